@@ -1,0 +1,3 @@
+from carbontrail.cli.main import main
+
+main()

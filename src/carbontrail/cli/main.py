@@ -1,0 +1,20 @@
+"""Entry point of the ``carbontrail`` command: one sub-command per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from carbontrail.cli import db
+
+app = typer.Typer(
+    name="carbontrail",
+    help="Measure, attribute, shift, budget, govern and report the carbon of ML pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+# Each area registers its commands here (one line each).
+
+
+def main() -> None:
+    app()

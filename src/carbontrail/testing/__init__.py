@@ -1,0 +1,10 @@
+"""Fakes for every port and contract suites that every implementation must pass.
+
+Like Optuna's storage test suite, these ship inside the library so that a user's own meter,
+intensity source or plugin can run the same contract tests carbontrail runs on its own.
+"""
+
+from carbontrail.testing.fakes import FakeMeter
+from carbontrail.testing.contracts import MeterContract
+
+__all__ = ["FakeMeter", "MeterContract"]

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from carbontrail.errors import LedgerError
+from carbontrail.ledger import Ledger
+from carbontrail.provenance import ComponentEnergy
+from carbontrail.span import SpanRecord
+
+
+def _span(**kw) -> SpanRecord:
+    t0 = datetime(2022, 6, 1, 12, tzinfo=UTC)
+    base = dict(
+        span_id=uuid.uuid4().hex,
+        run_id="run-1",
+        name="step",
+        kind="train",
+        started_at=t0,
+        ended_at=t0 + timedelta(seconds=10),
+        duration_s=10.0,
+        energy_j=100.0,
+        components=[ComponentEnergy("cpu", 100.0, "cpu-time-model", 0.3, {"tdp_w": 65})],
+        buckets=[(t0.timestamp(), 100.0)],
+    )
+    base.update(kw)
+    return SpanRecord(**base)
+
+
+def test_roundtrip_and_idempotent(ledger: Ledger) -> None:
+    s = _span(tags={"a": "b"}, team="ml")
+    assert ledger.add_spans([s]) == 1
+    ledger.add_spans([s])  # re-ingesting a journal must not duplicate
+    assert ledger.count_spans() == 1
+    got = ledger.span(s.span_id)
+    assert got.started_at == s.started_at and got.started_at.tzinfo is not None
+    assert got.components[0].detail == {"tdp_w": 65}
+    assert got.tags == {"a": "b"}
+    assert ledger.span(s.span_id[:8]).span_id == s.span_id
+
+
+def test_filters(ledger: Ledger) -> None:
+    parent = _span(kind="retrain")
+    child = _span(kind="evaluate", parent_id=parent.span_id)
+    ledger.add_spans([parent, child])
+    assert [s.span_id for s in ledger.spans(roots_only=True)] == [parent.span_id]
+    assert [s.kind for s in ledger.spans(kind="evaluate")] == ["evaluate"]
+
+
+def test_naive_timestamp_refused(ledger: Ledger) -> None:
+    s = _span(started_at=datetime(2022, 1, 1))
+    with pytest.raises((ValueError, LedgerError)):
+        ledger.add_spans([s])
+    assert ledger.count_spans() == 0
+
+
+def test_upgrade_idempotent(ledger: Ledger) -> None:
+    assert ledger.upgrade() == ledger.upgrade()
+    assert "core_0001" in ledger.current_heads()
+
+
+def test_bad_url() -> None:
+    with pytest.raises(LedgerError):
+        Ledger.open("nonsense")
