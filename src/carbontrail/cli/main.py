@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 # Each area registers its commands here (one line each).
+app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
 
 
 def main() -> None:

@@ -8,3 +8,4 @@ from carbontrail.testing.fakes import FakeMeter
 from carbontrail.testing.contracts import MeterContract
 
 __all__ = ["FakeMeter", "MeterContract"]
+from carbontrail.testing.meter import FakeGpu, FakeNvml, make_rapl_tree, set_energy_uj  # noqa: F401
