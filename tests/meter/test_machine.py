@@ -57,9 +57,7 @@ def test_rapl_replaces_cpu_and_ram_models(tmp_path, no_gpu_env):
 
 def test_rapl_package_without_dram_keeps_ram_model(tmp_path, no_gpu_env):
     root = make_rapl_tree(tmp_path / "pc", packages=1, dram=False)
-    ms = default_meters(
-        load_settings(tmp_path, attribution="machine"), powercap_root=root, cache_dir=tmp_path
-    )
+    ms = default_meters(load_settings(tmp_path, attribution="machine"), powercap_root=root, cache_dir=tmp_path)
     try:
         assert _names(ms)[:2] == [("cpu:package-0", "rapl"), ("ram", "ram-model")]
         assert {i.detail["attribution"] for i in ms.infos} == {"machine"}
@@ -83,17 +81,13 @@ def test_unreadable_rapl_falls_back_to_models(tmp_path, no_gpu_env):
 
 
 def test_explicit_meters_are_honoured_and_unmet_requests_show(tmp_path, no_gpu_env):
-    s = load_settings(
-        tmp_path, meters=("rapl", "constant"), constant_power_w=15.0, constant_power_label="nas"
-    )
+    s = load_settings(tmp_path, meters=("rapl", "constant"), constant_power_w=15.0, constant_power_label="nas")
     ms = default_meters(s, powercap_root=tmp_path / "none", cache_dir=tmp_path)
     try:
         assert _names(ms) == [("cpu:rapl", "unavailable"), ("constant:nas", "constant")]
     finally:
         ms.close()
-    only_cpu = default_meters(
-        load_settings(tmp_path, meters=("cpu",)), powercap_root=tmp_path, cache_dir=tmp_path
-    )
+    only_cpu = default_meters(load_settings(tmp_path, meters=("cpu",)), powercap_root=tmp_path, cache_dir=tmp_path)
     assert _names(only_cpu) == [("cpu", "cpu-time-model")]
     only_cpu.close()
 
@@ -153,9 +147,7 @@ def test_named_gpus_without_driver_are_unavailable(tmp_path, monkeypatch):
 def test_pid_mode_meters_another_process(tmp_path, no_gpu_env):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        ms = default_meters(
-            load_settings(tmp_path), pid=child.pid, powercap_root=tmp_path, cache_dir=tmp_path
-        )
+        ms = default_meters(load_settings(tmp_path), pid=child.pid, powercap_root=tmp_path, cache_dir=tmp_path)
         assert str(child.pid) in ms.infos[0].detail["cpu_time"]
         assert str(child.pid) in ms.infos[1].detail["memory"]
         ms.read()
@@ -167,9 +159,7 @@ def test_pid_mode_meters_another_process(tmp_path, no_gpu_env):
 
 def test_detect_reports_machine_facts(tmp_path, no_gpu_env):
     root = make_rapl_tree(tmp_path / "pc", packages=1)
-    facts = detect(
-        load_settings(tmp_path), powercap_root=root, cache_dir=tmp_path, use_systemd=False
-    ).to_dict()
+    facts = detect(load_settings(tmp_path), powercap_root=root, cache_dir=tmp_path, use_systemd=False).to_dict()
     assert facts["rapl"] == {
         "root": str(root),
         "domains": ["cpu:package-0", "dram:package-0"],
@@ -234,7 +224,7 @@ def test_meters_command_bad_config_exits_with_config_code(tmp_path, monkeypatch)
 def test_importing_the_package_stays_light():
     code = (
         "import sys, carbontrail.meter as m\n"
-        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.config', 'csv')"
+        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.meter.machine', 'csv', 'sqlalchemy')"
         " if k in sys.modules]\n"
         "print(heavy, sorted(m.__all__) == sorted(dir(m)))"
     )

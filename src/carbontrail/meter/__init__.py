@@ -1,6 +1,8 @@
-"""Meters: cumulative energy counters (RAPL, NVML) first, models (CPU time, RAM, stated power) last.
+"""Meters and spans: the energy of pipeline work, with the method behind every figure.
 
-Public names load lazily, so ``import carbontrail.meter`` stays cheap::
+Meters are cumulative energy counters (RAPL, NVML) first, models (CPU time, RAM, stated power)
+last. Spans (:func:`track`) are windows over them. Meter classes load lazily on first use, so
+``import carbontrail.meter`` stays cheap::
 
     from carbontrail.meter import default_meters
 
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from carbontrail.meter.base import BaseMeter, ComponentInfo, MeterSet
+from carbontrail.meter.track import Span, Tracker, get_tracker, track
+
 if TYPE_CHECKING:
-    from carbontrail.meter.base import BaseMeter, ComponentInfo, MeterSet
     from carbontrail.meter.constant import ConstantPower
     from carbontrail.meter.cpu import CpuPower, CpuTimeModel, cpu_power
     from carbontrail.meter.machine import MachineFacts, default_meters, detect
@@ -37,15 +41,16 @@ __all__ = [
     "NvmlMeter",
     "RamModel",
     "RaplMeter",
+    "Span",
+    "Tracker",
     "cpu_power",
     "default_meters",
     "detect",
+    "get_tracker",
+    "track",
 ]
 
 _WHERE = {
-    "BaseMeter": "base",
-    "ComponentInfo": "base",
-    "MeterSet": "base",
     "ConstantPower": "constant",
     "CpuPower": "cpu",
     "CpuTimeModel": "cpu",
