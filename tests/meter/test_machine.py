@@ -224,8 +224,8 @@ def test_meters_command_bad_config_exits_with_config_code(tmp_path, monkeypatch)
 def test_importing_the_package_stays_light():
     code = (
         "import sys, carbontrail.meter as m\n"
-        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.meter.machine', 'csv', 'sqlalchemy')"
-        " if k in sys.modules]\n"
+        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.meter.machine',"
+        " 'csv', 'sqlalchemy') if k in sys.modules]\n"
         "print(heavy, sorted(m.__all__) == sorted(dir(m)))"
     )
     out = subprocess.run(

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from carbontrail.meter.base import BaseMeter, MeterSet
 
@@ -78,6 +76,9 @@ def _read(path: str) -> str | None:
 
 
 def _systemd_detect_virt(flag: str) -> str | None:
+    import shutil
+    import subprocess
+
     exe = shutil.which("systemd-detect-virt")
     if exe is None:
         return None
@@ -247,7 +248,7 @@ def default_meters(
         raise ConfigError(f"unknown meter name(s) {unknown} in settings.meters; known: {list(METER_NAMES)}")
     explicit = bool(wanted)
     chosen = set(wanted) if explicit else set(METER_NAMES)
-    attribution = settings.attribution
+    attribution: Literal["process", "machine"] = "machine" if settings.attribution == "machine" else "process"
     meters: list[BaseMeter] = []
     rapl_note: str | None = None
     have_package = have_dram = False
