@@ -138,6 +138,9 @@ def main() -> None:
     meters = default_meters(settings)
     ledger = Ledger.open(f"sqlite:///{tmp / 'ledger.db'}")
     tracker = Tracker(settings, meters=meters, ledger=ledger, attribute=lambda recs: list(recs))
+    from carbontrail.meter import MeterSet
+
+    bare_tracker = Tracker(settings, meters=MeterSet([]), ledger=ledger, attribute=lambda recs: list(recs))
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print("default meters: " + ", ".join(f"{i.component} ({i.method})" for i in meters.infos))
@@ -164,6 +167,10 @@ def main() -> None:
         with track("bench", kind="other", tracker=tracker):
             pass
 
+    def bare_span() -> None:
+        with track("bare", kind="other", tracker=bare_tracker):
+            pass
+
     def read_pair() -> None:
         meters.read()
         meters.read()
@@ -171,14 +178,17 @@ def main() -> None:
     per_meter: dict[str, list[float]] = {m.name: [] for m in meters.meters}
     reads: list[float] = []
     spans: list[float] = []
+    bare: list[float] = []
     cc_warm: list[float] = []
     cc_construct: list[float] = []
     one_span()  # journal file and flusher thread are created by the first span
+    bare_span()
     for _ in range(args.rounds):
         reads += timed(read_pair, args.reads)
         for m in meters.meters:
             per_meter[m.name] += timed(m.read, args.reads)
         spans += timed(one_span, args.spans)
+        bare += timed(bare_span, args.spans)
         if cc_tracker is not None:
             for _ in range(args.cc_iters):
                 t = time.perf_counter()
@@ -232,6 +242,10 @@ def main() -> None:
         print(f"{'  one read of ' + name:58s} {statistics.median(v) * us:8.2f}us {pct(v, 99) * us:8.2f}us")
     span_med = statistics.median(spans)
     print(f"{'span enter+exit (default meters, journal on)':58s} {span_med * us:8.2f}us {pct(spans, 99) * us:8.2f}us")
+    print(
+        f"{'  same span with no meters (span machinery alone)':58s} {statistics.median(bare) * us:8.2f}us "
+        f"{pct(bare, 99) * us:8.2f}us"
+    )
     if cc_warm:
         cc_med = statistics.median(cc_warm)
         print(f"{'CodeCarbon warm start()+stop()':58s} {cc_med * 1e3:8.3f}ms {pct(cc_warm, 99) * 1e3:8.3f}ms")
@@ -283,6 +297,7 @@ def main() -> None:
     for what, good in ok:
         print(f"  {'MET ' if good else 'MISS'} {what}")
     tracker.close()
+    bare_tracker.close()
     ledger.close()
 
 
