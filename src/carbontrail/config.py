@@ -54,6 +54,15 @@ class Settings(BaseModel):
     watttime_url: str = "https://api.watttime.org"
     uk_carbon_intensity_url: str = "https://api.carbonintensity.org.uk"
     provider_timeout_s: float = Field(10.0, gt=0)
+    # grid
+    grid_providers: str = Field(
+        "", description="comma-separated live providers for attribution (electricitymaps, watttime, "
+        "uk-carbon-intensity); empty: offline"
+    )
+    grid_series: str | None = Field(
+        None, description="a user intensity series for the zone: 'PATH?unit=g/kWh&time=COL&value=COL"
+        "[&signal=average&basis=lifecycle&tz=UTC&zone=..]'"
+    )
 
     @field_validator("home", mode="after")
     @classmethod
