@@ -350,7 +350,10 @@ def live_sources(settings: Settings, **http: Any) -> list[BaseIntensitySource]:
     from carbontrail.grid import providers as P
 
     out: list[BaseIntensitySource] = []
-    names = [n.strip().lower() for n in (settings.grid_providers or "").split(",") if n.strip()]
+    raw_names = settings.grid_providers
+    if isinstance(raw_names, str):
+        raw_names = tuple(raw_names.split(","))
+    names = [n.strip().lower() for n in raw_names if n.strip()]
     http.setdefault("timeout_s", settings.provider_timeout_s)
     for raw in names:
         name = _PROVIDER_ALIASES.get(raw, raw)
