@@ -46,7 +46,7 @@ from carbontrail.grid.sources import (
 from carbontrail.grid.zones import lookup
 from carbontrail.provenance import IntensityProvenance, digest
 from carbontrail.span import SpanRecord
-from carbontrail.units import J_PER_KWH, check_finite, emissions_g
+from carbontrail.units import check_finite, emissions_g
 
 __all__ = [
     "LIVE_PROVIDERS",
@@ -74,9 +74,7 @@ _PROVIDER_ALIASES = {
 
 
 # -- pure core ----------------------------------------------------------------------------------
-def split_energy(
-    started_s: float, ended_s: float, energy_j: float, bucket_s: float
-) -> list[tuple[float, float]]:
+def split_energy(started_s: float, ended_s: float, energy_j: float, bucket_s: float) -> list[tuple[float, float]]:
     """Split ``energy_j`` over aligned buckets of ``bucket_s`` seconds in proportion to time (constant power).
 
     Returns ``[(bucket_start_s, energy_j), ...]`` summing to ``energy_j`` (the last bucket takes the
@@ -126,9 +124,13 @@ def bucket_intensities(
         i1 = math.ceil((hi - s0) / step)
         if i0 < 0 or i1 > len(v):
             raise GridError(f"the {series.provenance.zone} series does not cover bucket {b}")
+        vals = v[i0:i1]
+        if np.all(vals == vals[0]):  # one value: no averaging (and no rounding)
+            out[i] = float(vals[0])
+            continue
         starts = s0 + step * np.arange(i0, i1)
         overlap = np.minimum(starts + step, hi) - np.maximum(starts, lo)
-        out[i] = float(np.dot(overlap, v[i0:i1]) / overlap.sum())
+        out[i] = float(np.dot(overlap, vals) / overlap.sum())
     return out
 
 
@@ -178,7 +180,12 @@ def attribute_span(
     energies[-1] = span.energy_j - math.fsum(energies[:-1])
     grid_g = math.fsum(emissions_g(max(e, 0.0), v) for e, v in zip(energies, order, strict=True))
     total_g = grid_g * pue
-    mean_i = grid_g * J_PER_KWH / span.energy_j if span.energy_j > 0 else float(np.mean(intens))
+    if len(order) == 1:
+        mean_i = order[0]
+    elif span.energy_j > 0:
+        mean_i = math.fsum(max(e, 0.0) * v for e, v in zip(energies, order, strict=True)) / span.energy_j
+    else:
+        mean_i = float(np.mean(intens))
     prov = replace(
         series.provenance,
         intensity_g_per_kwh=mean_i,
@@ -231,9 +238,7 @@ class Emissions:
         )
 
 
-def total_emissions(
-    spans: Iterable[SpanRecord], *, by_kind: bool = False
-) -> Emissions | dict[tuple[str, str], float]:
+def total_emissions(spans: Iterable[SpanRecord], *, by_kind: bool = False) -> Emissions | dict[tuple[str, str], float]:
     """Total attributed emissions of ``spans`` (spans without emissions are skipped).
 
     With ``by_kind=False`` (default) all spans must share one signal and basis, else :class:`GridError`;
@@ -260,9 +265,7 @@ def total_emissions(
 def snapshot_record(series: IntensitySeries, retrieved_at: datetime) -> dict[str, Any]:
     """The ``factor_snapshots`` row for the data of ``series``; ``snapshot_id`` is a digest of it. Pure."""
     p = series.provenance
-    if p.source in ("static-factors", "stated") and np.all(
-        series.values_g_per_kwh == series.values_g_per_kwh[0]
-    ):
+    if p.source in ("static-factors", "stated") and np.all(series.values_g_per_kwh == series.values_g_per_kwh[0]):
         data: Any = {"value": float(series.values_g_per_kwh[0])}
     else:
         data = [[float(t), float(v)] for t, v in zip(series.times_s, series.values_g_per_kwh, strict=True)]
@@ -414,9 +417,7 @@ def settings_series(settings: Settings) -> SeriesSource:
         path, kw = parse_series_spec(spec)
         kw.setdefault("zone", settings.zone)
         if not kw.get("zone"):
-            raise ConfigError(
-                "grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec"
-            )
+            raise ConfigError("grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec")
         src.add_file(path, **kw)
     return src
 
