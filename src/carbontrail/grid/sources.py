@@ -453,7 +453,8 @@ class FallbackChain(BaseIntensitySource):
                 failures.append(_reason(src, exc))
                 continue
             except Exception as exc:  # a provider must never fail the job: record and fall back
-                log.warning("%s %s for %s failed, falling back: %s", src.name, what, zone, exc)
+                level = logging.WARNING if src.live else logging.DEBUG  # offline misses are routine
+                log.log(level, "%s %s for %s failed, falling back: %s", src.name, what, zone, exc)
                 failures.append(_reason(src, exc))
                 if src.live and self.cooldown_s > 0:
                     self._failed[id(src)] = (self.clock(), _reason(src, exc).split(": ", 1)[1])
