@@ -285,3 +285,13 @@ def test_default_chain_is_offline_by_default():
     chain = default_chain(load_settings(environ={}))
     assert isinstance(chain, FallbackChain)
     assert [type(s) for s in chain.sources] == [SeriesSource, StaticFactors]
+
+
+def test_bucket_width_is_read_from_the_span():
+    # recorded with 60 s buckets, attributed under the default 300 s setting
+    t = datetime(2022, 7, 1, 4, tzinfo=UTC).timestamp()
+    s = span(t + 3540, 120, 7.2e6, bucket_s=60.0, zone="CISO")  # one minute in each of two hours
+    out = make_attributor(load_settings(environ={}))([s])[0]
+    ciso = SeriesSource().series_for("CISO")
+    assert out.emissions_g == pytest.approx(ciso.value_at(t + 3540) + ciso.value_at(t + 3600))
+    assert out.provenance["bucket_s"] == 60.0

@@ -20,6 +20,7 @@ Pure core: :func:`split_energy`, :func:`bucket_intensities`, :func:`attribute_sp
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -132,6 +133,15 @@ def bucket_intensities(
         overlap = np.minimum(starts + step, hi) - np.maximum(starts, lo)
         out[i] = float(np.dot(overlap, vals) / overlap.sum())
     return out
+
+
+def span_bucket_s(span: SpanRecord, default_s: float) -> float:
+    """Bucket width of ``span``: the spacing of its bucket starts when it has two or more, else ``default_s``
+    (a span recorded under another ``bucket_s`` setting is still attributed correctly)."""
+    starts = sorted({float(b) for b, _ in span.buckets})
+    if len(starts) < 2:
+        return default_s
+    return min(b - a for a, b in itertools.pairwise(starts))
 
 
 def _buckets_of(span: SpanRecord, bucket_s: float) -> tuple[list[tuple[float, float]], float | None]:
@@ -562,7 +572,7 @@ class Attributor:
                 out[i] = attribute_span(
                     sp,
                     series,
-                    bucket_s=bucket_s,
+                    bucket_s=span_bucket_s(sp, bucket_s),
                     pue=self.settings.pue,
                     pue_source=self.settings.pue_source,
                     snapshot_id=snapshot_id,
