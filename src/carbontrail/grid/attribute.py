@@ -113,6 +113,8 @@ def bucket_intensities(
     """Intensity (g/kWh) applying to each bucket: the time-weighted series mean over the bucket's part
     inside ``[started_s, ended_s]`` (the value at that instant for a zero-length part). Pure."""
     out = np.empty(len(buckets))
+    s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
+    n = len(v)
     for i, (b, _) in enumerate(buckets):
         lo = max(b, started_s)
         hi = min(b + bucket_s, ended_s)
@@ -120,11 +122,13 @@ def bucket_intensities(
             t = min(max(lo, series.start_s), series.end_s - 1e-9)
             out[i] = series.value_at(t)
             continue
-        s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
         i0 = int((lo - s0) // step)
         i1 = math.ceil((hi - s0) / step)
-        if i0 < 0 or i1 > len(v):
+        if i0 < 0 or i1 > n:
             raise GridError(f"the {series.provenance.zone} series does not cover bucket {b}")
+        if i1 - i0 == 1:  # the bucket lies within one interval
+            out[i] = v[i0]
+            continue
         vals = v[i0:i1]
         if np.all(vals == vals[0]):  # one value: no averaging (and no rounding)
             out[i] = float(vals[0])
@@ -166,8 +170,11 @@ def attribute_span(
     pue_source: str = "default 1.0 (no PUE stated)",
     snapshot_id: str | None = None,
     data_digest: str | None = None,
+    base_provenance: dict[str, Any] | None = None,
 ) -> SpanRecord:
     """A copy of ``span`` with ``emissions_g``, ``intensity_g_per_kwh`` and ``provenance`` filled. Pure.
+
+    ``base_provenance`` may pass ``series.provenance.to_dict()`` computed once for a batch (speed only).
 
     ``series`` must cover the span's buckets. Energy per distinct intensity is summed first and the
     remainder assigned to the last group, so a constant series gives exactly
@@ -196,15 +203,15 @@ def attribute_span(
         mean_i = math.fsum(max(e, 0.0) * v for e, v in zip(energies, order, strict=True)) / span.energy_j
     else:
         mean_i = float(np.mean(intens))
-    prov = replace(
-        series.provenance,
+    d = dict(base_provenance if base_provenance is not None else series.provenance.to_dict())
+    d.update(
         intensity_g_per_kwh=mean_i,
         pue=pue,
         pue_source=pue_source,
         snapshot_id=snapshot_id,
         data_digest=data_digest or series.provenance.data_digest,
+        fallbacks=list(d.get("fallbacks") or ()),
     )
-    d = prov.to_dict()
     d["bucket_s"] = bucket_s
     d["buckets_intensity_g_per_kwh"] = [[a, e, float(v)] for (a, e), v in zip(bks, intens, strict=True)]
     if rescaled is not None:
@@ -567,6 +574,7 @@ class Attributor:
                 snapshot_id = store_snapshot(self.ledger, row)
             except CarbontrailError as exc:
                 log.error("factor snapshot not stored: %s", exc)
+        base = series.provenance.to_dict()
         for i, sp in zip(idx, group, strict=True):
             try:
                 out[i] = attribute_span(
@@ -577,6 +585,7 @@ class Attributor:
                     pue_source=self.settings.pue_source,
                     snapshot_id=snapshot_id,
                     data_digest=data_digest,
+                    base_provenance=base,
                 )
                 if sp.zone and canonical_zone(sp.zone) != sp.zone and out[i] is not None:
                     out[i].provenance["zone_requested"] = sp.zone  # type: ignore[union-attr,index]
