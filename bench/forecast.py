@@ -39,7 +39,7 @@ def main() -> None:
         v = s.values_g_per_kwh
         step = s.step_s
         per_day = round(86400 / step)
-        origins = np.arange(10 * per_day, len(s) - 24 * 3600 / step, args.stride_h * 3600 / step).astype(int)
+        origins = np.arange(17 * per_day, len(s) - 24 * 3600 / step, args.stride_h * 3600 / step).astype(int)
         errs = {h: ([], [], [], []) for h in LEADS_H}
         for k in origins:
             now = s.start_s + k * step

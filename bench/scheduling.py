@@ -36,6 +36,7 @@ from _series import load, zones  # noqa: E402
 
 from carbontrail.grid.forecast import forecast_series  # noqa: E402
 from carbontrail.grid.series import IntensitySeries  # noqa: E402
+from carbontrail.schedule.execute import SimulatedClock, SimulatedRunner, execute  # noqa: E402
 from carbontrail.schedule.plan import (  # noqa: E402
     Interruptible,
     Job,
@@ -71,7 +72,7 @@ SCENARIOS = (
     Scenario("6h/24h-int", 6, 24, interruptible=True),
     Scenario("1h/week", 1, 7 * 24, stride_h=7 * 24 + 5),
 )
-MODES = ("perfect", "forecast", "noise5", "noise10")
+MODES = ("perfect", "forecast", "replan", "noise5", "noise10")
 
 
 def realised(truth: IntensitySeries, chunks) -> float:
@@ -98,10 +99,11 @@ def main() -> None:
     # totals[scenario][zone][mode][method] = realised g ; plus run-now
     rows = []
     plan_t: dict[str, list[float]] = {s.name: [] for s in SCENARIOS}
+    replans: dict[str, list[int]] = {s.name: [] for s in SCENARIOS}
     for z in zs:
         truth = load(z)
         step = truth.step_s
-        t_start = truth.start_s + 15 * 86400  # leave history for the forecaster
+        t_start = truth.start_s + 17 * 86400  # leave history for the forecaster
         t_end = truth.end_s - 8 * 86400
         fc_cache: dict[tuple[float, float], IntensitySeries] = {}
         for sc in SCENARIOS:
@@ -140,6 +142,13 @@ def main() -> None:
                 tot_oracle += min(orc_g, now_g)
                 njobs += 1
                 for mode in MODES:
+                    if mode == "replan":
+                        g, np_ = simulate(truth, job, args.error_band_z)
+                        tot[mode]["plan"] += g
+                        tot[mode]["sdk"] = math.nan
+                        replans[sc.name].append(np_)
+                        worst = max(worst, g - now_g)
+                        continue
                     if mode == "perfect":
                         f = tw
                     elif mode == "forecast":
@@ -159,8 +168,6 @@ def main() -> None:
                         plan_t[sc.name].append(time.perf_counter() - t0)
                     g = realised(truth, p.chunks)
                     tot[mode]["plan"] += g
-                    if mode == "forecast":
-                        worst = max(worst, g - now_g)
                     n = round(sc.duration_h * H / step)
                     s = plan_rolling_mean(f.values_g_per_kwh, n)
                     a = datetime.fromtimestamp(f.start_s + s * step, UTC)
@@ -180,22 +187,43 @@ def main() -> None:
             for meth in ("plan", "sdk"):
                 sv = 100 * (1 - tot[m][meth] / now)
                 fr = sv / osave if osave > 1e-9 else float("nan")
-                frac[m][meth].append(fr)
-                parts.append(f"{sv:5.1f}%({fr:4.2f})")
+                if math.isfinite(sv):
+                    frac[m][meth].append(fr)
+                parts.append(f"{sv:5.1f}%({fr:4.2f})" if math.isfinite(sv) else f"{'-':>11}")
                 if m == "forecast" and meth == "plan":
-                    worse.append((name, z, sv))
+                    worse.append((f"{name} ({m})", z, sv))
             cells.append(" ".join(parts))
         print(f"{name:11} {z:5} {nj:4d} {osave:6.1f}% {'' if pub is None else f'{pub:5.1f}%':>6} | "
               + " | ".join(cells))
     print("\nmean fraction of the oracle's saving over all scenario x series rows:")
     for m in MODES:
         print(f"  {m:8}: plan {np.nanmean(frac[m]['plan']):.3f}   sdk-baseline {np.nanmean(frac[m]['sdk']):.3f}")
+    for m in ("forecast", "replan"):
+        r = [x for x in worse if m in x[0]]
+        print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
+              f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(r)}")
     w = min(worse, key=lambda r: r[2])
     print(f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
           f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})")
     print("\nplanning time per job with the built-in forecast (median ms): "
           + ", ".join(f"{k} {1e3 * np.median(v):.2f}" for k, v in plan_t.items() if v))
+    print("plans made per job when re-planning hourly (mean): "
+          + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in replans.items() if v))
     _speed()
+
+
+def simulate(truth: IntensitySeries, job: Job, z: float) -> tuple[float, int]:
+    """Run ``job`` through the executor on a simulated clock, re-planning hourly on fresh forecasts."""
+    clock = SimulatedClock(job.earliest_at.timestamp())
+
+    def forecast(now_s: float, until_s: float) -> Signal:
+        f = forecast_series(truth, now_s, until_s - now_s)
+        return Signal.single(f, datetime.fromtimestamp(now_s, UTC))
+
+    runner = SimulatedRunner(clock, float(job.duration_s or 0))
+    ex = execute(job, forecast, runner, clock=clock, replan_every_s=H, poll_s=truth.step_s, error_band_z=z)
+    chunks = [(datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC)) for a, b in runner.intervals]
+    return realised(truth, chunks), len(ex.plans)
 
 
 def _speed() -> None:

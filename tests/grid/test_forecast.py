@@ -28,9 +28,9 @@ def _daily(days: int, step: float = 3600.0, noise: float = 0.0, seed: int = 0) -
 
 
 def test_uses_only_history_before_origin() -> None:
-    v = _daily(30, noise=10)
+    v = _daily(40, noise=10)
     s = _series(v)
-    now = s.start_s + 20 * DAY + 7 * 3600
+    now = s.start_s + 30 * DAY + 7 * 3600
     f1 = forecast_series(s, now, DAY)
     # scramble everything at and after the origin: the forecast must not change
     v2 = v.copy()
@@ -43,9 +43,9 @@ def test_uses_only_history_before_origin() -> None:
 
 
 def test_mid_interval_origin_does_not_read_the_running_interval() -> None:
-    v = _daily(30, noise=10)
+    v = _daily(40, noise=10)
     s = _series(v)
-    now = s.start_s + 20 * DAY + 7 * 3600 + 1800  # inside interval k
+    now = s.start_s + 30 * DAY + 7 * 3600 + 1800  # inside interval k
     k = int((now - s.start_s) // 3600)
     v2 = v.copy()
     v2[k] = 5000.0
@@ -56,8 +56,8 @@ def test_mid_interval_origin_does_not_read_the_running_interval() -> None:
 
 
 def test_shape_provenance_and_uncertainty() -> None:
-    s = _series(_daily(30, step=900.0, noise=5), step=900.0)
-    f = forecast_series(s, s.start_s + 25 * DAY, 6 * 3600)
+    s = _series(_daily(40, step=900.0, noise=5), step=900.0)
+    f = forecast_series(s, s.start_s + 35 * DAY, 6 * 3600)
     assert len(f) == 24 and f.step_s == 900.0
     assert f.provenance.source == "forecast:blend" and f.provenance.estimated
     assert f.provenance.zone == "XX"
@@ -66,9 +66,9 @@ def test_shape_provenance_and_uncertainty() -> None:
 
 
 def test_learns_a_clean_daily_cycle() -> None:
-    v = _daily(30)
+    v = _daily(40)
     s = _series(v)
-    now = s.start_s + 22 * DAY + 5 * 3600
+    now = s.start_s + 32 * DAY + 5 * 3600
     f = forecast_series(s, now, DAY)
     k = int((now - s.start_s) // 3600)
     truth = v[k : k + 24]
@@ -77,10 +77,10 @@ def test_learns_a_clean_daily_cycle() -> None:
 
 
 def test_beats_seasonal_naive_on_noisy_cycle() -> None:
-    v = _daily(60, noise=25, seed=3)
+    v = _daily(70, noise=25, seed=3)
     s = _series(v)
     errs_f, errs_n = [], []
-    for d in range(20, 58):
+    for d in range(30, 68):
         now = s.start_s + d * DAY + 3 * 3600
         k = int((now - s.start_s) // 3600)
         f = forecast_series(s, now, DAY)
@@ -90,11 +90,11 @@ def test_beats_seasonal_naive_on_noisy_cycle() -> None:
 
 
 def test_refuses_short_history_and_bad_steps() -> None:
-    s = _series(_daily(5))
+    s = _series(_daily(10))
     with pytest.raises(GridError, match="days of XX history"):
-        forecast_series(s, s.start_s + 4 * DAY, DAY)
-    odd = _series(_daily(30, step=7 * 60.0), step=7 * 60.0)
+        forecast_series(s, s.start_s + 9 * DAY, DAY)
+    odd = _series(_daily(40, step=7 * 60.0), step=7 * 60.0)
     with pytest.raises(GridError, match="divides a day"):
-        forecast_series(odd, odd.start_s + 20 * DAY, DAY)
+        forecast_series(odd, odd.start_s + 30 * DAY, DAY)
     with pytest.raises(GridError, match="horizon"):
-        forecast_series(_series(_daily(30)), 1_700_000_000.0 + 20 * DAY, -1)
+        forecast_series(_series(_daily(40)), 1_700_000_000.0 + 30 * DAY, -1)

@@ -82,7 +82,7 @@ def forecast_series(
     now_s: float,
     horizon_s: float,
     *,
-    profile_days: int = 7,
+    profile_days: int = 14,
     fit_days: int = 14,
     fit_stride_s: float = 6 * 3600.0,
     generated_at: datetime | None = None,
