@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from carbontrail.errors import ScheduleError
 from carbontrail.schedule.plan import Interruptible, Job, Plan, Signal, plan
@@ -43,6 +43,7 @@ __all__ = [
     "SimulatedClock",
     "SimulatedRunner",
     "SystemClock",
+    "TrackedRunner",
     "execute",
     "wait_for_window",
 ]
@@ -230,7 +231,7 @@ def execute(
             cur, forecast, clock=clock, replan_every_s=replan_every_s, on_plan=record,
             min_saving_rel=min_saving_rel, error_band_z=error_band_z,
         )
-        a, b = p.chunks[0]
+        b = p.chunks[0][1]
         t0 = clock.now()
         if not started:
             runner.start()
@@ -406,6 +407,61 @@ class ProcessRunner:
                 self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
             self.proc.wait()
+
+
+class TrackedRunner:
+    """Wraps a :class:`Runner` so that every chunk it runs is a tracked span (energy per time bucket).
+
+    Uses :class:`carbontrail.meter.track.Tracker`; ``records`` holds the closed spans'
+    :class:`~carbontrail.span.SpanRecord` (energy, buckets) once each chunk ends.
+    """
+
+    def __init__(
+        self, inner: Runner, *, name: str, zone: str | None, settings: object = None, ledger: object = None,
+        kind: str = "other", tracker: object = None,
+    ) -> None:
+        from carbontrail.meter.track import Tracker
+
+        self.inner = inner
+        self.name = name
+        self.zone = zone
+        self.kind = kind
+        self.tracker = tracker or Tracker(settings, ledger=ledger)  # type: ignore[arg-type]
+        self.records: list[Any] = []
+        self._span: object = None
+
+    def _open(self) -> None:
+        self._span = self.tracker.start(self.name, kind=self.kind, zone=self.zone)  # type: ignore[attr-defined]
+
+    def _close(self, status: str = "ok") -> None:
+        if self._span is not None:
+            self.records.append(self._span.stop(status=status))  # type: ignore[attr-defined]
+            self._span = None
+
+    def start(self) -> None:
+        self._open()
+        self.inner.start()
+
+    def resume(self) -> None:
+        self._open()
+        self.inner.resume()
+
+    def pause(self) -> None:
+        self.inner.pause()
+        self._close()
+
+    def poll(self) -> bool:
+        return self.inner.poll()
+
+    def finish(self) -> None:
+        self.inner.finish()
+        rc = getattr(self.inner, "returncode", 0)
+        self._close("ok" if not rc else ("killed" if rc < 0 else "failed"))
+
+    def close(self) -> None:
+        """Stop any open span and flush the tracker's journal to the ledger."""
+        self._close("killed")
+        self.tracker.close()  # type: ignore[attr-defined]
 
 
 class PauseCallback:
