@@ -20,6 +20,7 @@ app.add_typer(grid.app, name="grid")
 app.add_typer(schedule.app, name="schedule")
 app.command("run")(schedule.run_command)
 app.command("worker")(schedule.worker_command)
+app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
 
 
 def main() -> None:

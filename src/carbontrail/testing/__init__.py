@@ -10,3 +10,4 @@ from carbontrail.testing.grid import FakeIntensitySource as FakeIntensitySource
 from carbontrail.testing.grid import IntensitySourceContract as IntensitySourceContract
 
 __all__ = ["FakeMeter", "MeterContract"]
+from carbontrail.testing.meter import FakeGpu, FakeNvml, make_rapl_tree, set_energy_uj  # noqa: F401
