@@ -15,6 +15,7 @@ import pytest
 
 from carbontrail.errors import GridError, ProviderError
 from carbontrail.grid.providers import ElectricityMaps, UKCarbonIntensity, WattTime
+from carbontrail.testing import IntensitySourceContract
 from carbontrail.units import LBS_PER_MWH_TO_G_PER_KWH
 
 FIX = Path(__file__).parent / "fixtures"
@@ -52,7 +53,7 @@ class Sleeps(list):
 
 def make(kind: str, script: Script, sleeps: Sleeps | None = None, **kw):
     common = {
-        "transport": httpx.MockTransport(script),
+        "transport": kw.pop("transport", None) or httpx.MockTransport(script),
         "sleep": sleeps if sleeps is not None else Sleeps(),
         "clock": lambda: NOW,
         **kw,
@@ -322,13 +323,68 @@ def test_real_timeout_against_a_loopback_server(slow_server):
     uk = UKCarbonIntensity(base_url=slow_server, timeout_s=0.2, retries=1, backoff_s=0.01)
     t = time.perf_counter()
     with pytest.raises(ProviderError, match=r"no answer within 0\.2 s"):
-        uk.latest("GB", NOW)
+        uk.latest("GB", time.time())
     assert time.perf_counter() - t < 1.5  # two attempts of 0.2 s, not the server's 1 s each
     uk.close()
     fast = UKCarbonIntensity(base_url=slow_server, timeout_s=3.0, retries=0)
     _Slow.delay_s = 0.0
     try:
-        assert fast.latest("GB", NOW).intensity_g_per_kwh == 175
+        assert fast.latest("GB", time.time()).intensity_g_per_kwh == 175
     finally:
         _Slow.delay_s = 1.0
         fast.close()
+
+
+def test_latest_for_a_past_time_reads_history_not_the_latest_endpoint():
+    script = Script((200, fixture("em_past_range_DE.json")))
+    v = make("electricitymaps", script).latest("DE", T0 + 2 * 3600 + 60)  # NOW is a day later
+    assert script.requests[0].url.path.endswith("/past-range") and v.intensity_g_per_kwh == pytest.approx(
+        fixture("em_past_range_DE.json")["data"][2]["carbonIntensity"]
+    )
+    script = Script((200, fixture("uk_intensity_range.json")))
+    v = make("uk", script).latest("GB", T0 + 1800)
+    assert script.requests[0].url.path.startswith("/intensity/2024-03-01T00:30Z/") and v.intensity_g_per_kwh == 149
+
+
+# -- the source contract, against handlers that answer like the real APIs (404 for unknown zones) ----------
+def _api(request: httpx.Request) -> httpx.Response:
+    p, q = request.url.path, request.url.params
+    if request.url.host == "em.test":
+        if q.get("zone") != "DE":
+            return httpx.Response(404, json={"error": "Zone not found"})
+        doc = fixture("em_forecast_DE.json") if p.endswith("/forecast") else fixture("em_past_range_DE.json")
+        return httpx.Response(200, json=doc)
+    if request.url.host == "wt.test":
+        if p == "/login":
+            return httpx.Response(200, json={"token": "t"})
+        if q.get("region") != "CAISO_NORTH":
+            return httpx.Response(403, json={"error": "no access to region"})
+        name = "wt_forecast_CAISO_NORTH.json" if p == "/v3/forecast" else "wt_historical_CAISO_NORTH.json"
+        return httpx.Response(200, json=fixture(name))
+    name = "uk_regional_fw24h.json" if p.startswith("/regional") else "uk_intensity_range.json"
+    return httpx.Response(200, json=fixture(name))
+
+
+class _ProviderContract(IntensitySourceContract):
+    kind = ""
+
+    @pytest.fixture
+    def source(self):
+        return make(self.kind, Script(), transport=httpx.MockTransport(_api))
+
+    @pytest.fixture
+    def served(self):
+        zone, a, _, _ = ok_history(self.kind)
+        return zone, a + 1800, a + 3600
+
+
+class TestElectricityMapsContract(_ProviderContract):
+    kind = "electricitymaps"
+
+
+class TestWattTimeContract(_ProviderContract):
+    kind = "watttime"
+
+
+class TestUKContract(_ProviderContract):
+    kind = "uk-carbon-intensity"

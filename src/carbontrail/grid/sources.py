@@ -133,7 +133,8 @@ class BaseIntensitySource(abc.ABC):
         """Release resources (HTTP clients)."""
 
 
-def _check_window(start_s: float, end_s: float) -> None:
+def check_window(start_s: float, end_s: float) -> None:
+    """Refuse non-finite, empty or absurdly long (over 50 years) windows with :class:`GridError`."""
     if not (math.isfinite(start_s) and math.isfinite(end_s)):
         raise GridError("window bounds must be finite")
     if end_s <= start_s:
@@ -295,7 +296,7 @@ class StaticFactors(BaseIntensitySource):
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
         """A constant hourly series covering ``[start_s, end_s)``."""
-        _check_window(start_s, end_s)
+        check_window(start_s, end_s)
         prov = self.provenance(zone)
         step = 3600.0
         s0 = math.floor(start_s / step) * step
@@ -365,7 +366,7 @@ class SeriesSource(BaseIntensitySource):
         raise GridError(f"no intensity series for zone {key}")
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
-        _check_window(start_s, end_s)
+        check_window(start_s, end_s)
         s = self.series_for(zone)
         if s.start_s <= start_s and end_s <= s.end_s:
             return s.window(start_s, end_s)
