@@ -295,3 +295,16 @@ def test_bucket_width_is_read_from_the_span():
     ciso = SeriesSource().series_for("CISO")
     assert out.emissions_g == pytest.approx(ciso.value_at(t + 3540) + ciso.value_at(t + 3600))
     assert out.provenance["bucket_s"] == 60.0
+
+
+def test_the_same_job_shifted_to_two_hours():
+    from carbontrail.grid.attribute import shift_span
+
+    job = span(T26 + 123, 5400, 9e6, zone="CISO")
+    attr = make_attributor(load_settings(environ={}))
+    a = shift_span(job, datetime(2022, 7, 1, 4, tzinfo=UTC).timestamp(), 300.0)
+    b = shift_span(job, datetime(2022, 7, 1, 20, tzinfo=UTC).timestamp(), 300.0)
+    assert [e for _, e in a.buckets] == [e for _, e in job.buckets] and a.span_id != job.span_id
+    assert a.tags["what_if_shift_s"] and a.energy_j == job.energy_j
+    ea, eb = (s.emissions_g for s in attr([a, b]))
+    assert ea > 1.5 * eb  # evening gas vs midday solar in California

@@ -58,6 +58,7 @@ __all__ = [
     "default_chain",
     "make_attributor",
     "parse_series_spec",
+    "shift_span",
     "snapshot_record",
     "split_energy",
     "store_snapshot",
@@ -137,6 +138,30 @@ def bucket_intensities(
         overlap = np.minimum(starts + step, hi) - np.maximum(starts, lo)
         out[i] = float(np.dot(overlap, vals) / overlap.sum())
     return out
+
+
+def shift_span(span: SpanRecord, to_s: float, bucket_s: float) -> SpanRecord:
+    """The same work moved in time: a what-if copy of ``span`` starting near ``to_s``. Pure.
+
+    The shift is rounded to whole buckets so the energy profile (``buckets``) moves unchanged; the copy
+    gets a new id derived from the original and the shift, a ``what_if_shift_s`` tag, and no emissions.
+    Use it to show the same job's emissions at different hours, or what a deferral would have saved.
+    """
+    from dataclasses import replace as dc_replace
+    from datetime import timedelta
+
+    offset = round((to_s - span.started_at.timestamp()) / bucket_s) * bucket_s
+    return dc_replace(
+        span,
+        span_id=digest([span.span_id, offset])[:32],
+        started_at=span.started_at + timedelta(seconds=offset),
+        ended_at=span.ended_at + timedelta(seconds=offset),
+        buckets=[(float(b) + offset, e) for b, e in span.buckets],
+        tags={**span.tags, "what_if_shift_s": f"{offset:g}"},
+        emissions_g=None,
+        intensity_g_per_kwh=None,
+        provenance=None,
+    )
 
 
 def span_bucket_s(span: SpanRecord, default_s: float) -> float:
