@@ -308,3 +308,13 @@ def test_the_same_job_shifted_to_two_hours():
     assert a.tags["what_if_shift_s"] and a.energy_j == job.energy_j
     ea, eb = (s.emissions_g for s in attr([a, b]))
     assert ea > 1.5 * eb  # evening gas vs midday solar in California
+
+
+def test_a_zone_known_only_from_the_users_series(tmp_path):
+    p = tmp_path / "plant.csv"
+    p.write_text("timestamp,intensity\n" + "\n".join(f"{T26 + 3600 * i},{50 + i}" for i in range(24)))
+    s = load_settings(environ={}, zone="ACME-PLANT-7", grid_series=f"{p}?unit=g/kWh")
+    out = make_attributor(s)([span(T26 + 3600, 600, 3.6e6)])[0]
+    assert out.emissions_g == pytest.approx(51.0) and out.provenance["zone"] == "ACME-PLANT-7"
+    other = make_attributor(s)([span(T26, 600, 3.6e6, zone="ACME-PLANT-8")])[0]
+    assert other.emissions_g is None  # unknown and no series: left alone, logged

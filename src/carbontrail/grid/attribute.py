@@ -523,7 +523,17 @@ class Attributor:
         name = span.zone or self.settings.zone
         if not name:
             return None
-        return lookup(name).zone_id
+        try:
+            return lookup(name).zone_id
+        except UnknownZoneError:
+            # a zone carbontrail does not know is fine when the user gave a series for it
+            if self._chain_for is None and ":" not in name:
+                if self._series is None:
+                    self._series = settings_series(self.settings)
+                    self._live = live_sources(self.settings)
+                if canonical_zone(name) in self._series.zones():
+                    return canonical_zone(name)
+            raise
 
     def __call__(self, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
         out: list[SpanRecord | None] = [None] * len(spans)
