@@ -199,3 +199,18 @@ def test_regularise_rejects_single_point_without_step():
         regularise([T0], [1.0], prov)
     s = regularise([T0], [7.0], prov, step_s=60)
     assert s.values_g_per_kwh.tolist() == [7.0] and not math.isnan(s.start_s)
+
+
+def test_bundled_files_match_the_checksums_in_their_source_notes():
+    import gzip
+    import hashlib
+    import re
+
+    for folder in ("eia930-2022", "lets-wait-awhile-2020"):
+        notes = bundled.data_path(f"{folder}/SOURCE.md").read_text()
+        sums = dict(re.findall(r"\| (\w+\.csv) \|.*?\| ([0-9a-f]{64}) \|", notes))
+        files = sorted(bundled.data_path(folder).glob("*.csv.gz"))
+        assert files and len(sums) == len(files)
+        for f in files:
+            digest = hashlib.sha256(gzip.decompress(f.read_bytes())).hexdigest()
+            assert sums[f.name[:-3]] == digest, f.name

@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -504,6 +505,7 @@ class Attributor:
         self._chain_for = chain_for
         self._series: SeriesSource | None = None
         self._live: list[BaseIntensitySource] | None = None
+        self._lock = threading.Lock()  # one batch at a time (chains, cooldowns, caches are shared)
 
     def chain(self, zone: str) -> BaseIntensitySource:
         """The source used for ``zone`` (built on first use)."""
@@ -536,6 +538,10 @@ class Attributor:
             raise
 
     def __call__(self, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
+        with self._lock:
+            return self._call(spans)
+
+    def _call(self, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
         out: list[SpanRecord | None] = [None] * len(spans)
         by_zone: dict[str, list[int]] = defaultdict(list)
         stated: list[int] = []
