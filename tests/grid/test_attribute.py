@@ -295,6 +295,10 @@ def test_bucket_width_is_read_from_the_span():
     ciso = SeriesSource().series_for("CISO")
     assert out.emissions_g == pytest.approx(ciso.value_at(t + 3540) + ciso.value_at(t + 3600))
     assert out.provenance["bucket_s"] == 60.0
+    # and wider buckets than the setting: the window fetched covers the last one
+    wide = span(datetime(2022, 7, 1, 4, 30, tzinfo=UTC).timestamp(), 7200, 7.2e6, bucket_s=3600.0, zone="CISO")
+    got = make_attributor(load_settings(environ={}))([wide])[0]
+    assert got.emissions_g is not None and got.provenance["bucket_s"] == 3600.0
 
 
 def test_the_same_job_shifted_to_two_hours():

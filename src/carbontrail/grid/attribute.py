@@ -594,7 +594,10 @@ class Attributor:
     @staticmethod
     def _extent(group: Sequence[SpanRecord], bucket_s: float) -> tuple[float, float]:
         t0 = min(min([s.started_at.timestamp()] + [float(b[0]) for b in s.buckets]) for s in group)
-        t1 = max(max([s.ended_at.timestamp()] + [float(b[0]) + bucket_s for b in s.buckets]) for s in group)
+        t1 = max(
+            max([s.ended_at.timestamp()] + [float(b[0]) + span_bucket_s(s, bucket_s) for b in s.buckets])
+            for s in group
+        )
         return t0, max(t1, t0 + 1.0)
 
     def _attribute(
