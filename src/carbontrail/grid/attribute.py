@@ -392,7 +392,11 @@ def _serves(src: BaseIntensitySource, zone: str) -> bool:
 
 
 def live_sources(settings: Settings, **http: Any) -> list[BaseIntensitySource]:
-    """The live providers named in ``settings.grid_providers`` (empty: offline)."""
+    """The live providers named in ``settings.grid_providers`` (empty: offline).
+
+    ``http`` goes to each client (:class:`~carbontrail.grid.providers.HttpSource`); defaults: the settings'
+    timeout and one retry, so that an outage costs at most two timeouts before the chain falls back.
+    """
     from carbontrail.grid import providers as P
 
     out: list[BaseIntensitySource] = []
@@ -401,6 +405,7 @@ def live_sources(settings: Settings, **http: Any) -> list[BaseIntensitySource]:
         raw_names = tuple(raw_names.split(","))
     names = [n.strip().lower() for n in raw_names if n.strip()]
     http.setdefault("timeout_s", settings.provider_timeout_s)
+    http.setdefault("retries", 1)  # attribution must not stall ingestion: one retry, then fall back
     for raw in names:
         name = _PROVIDER_ALIASES.get(raw, raw)
         try:
