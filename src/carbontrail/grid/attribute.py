@@ -20,6 +20,7 @@ Pure core: :func:`split_energy`, :func:`bucket_intensities`, :func:`attribute_sp
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -46,7 +47,7 @@ from carbontrail.grid.sources import (
 from carbontrail.grid.zones import lookup
 from carbontrail.provenance import IntensityProvenance, digest
 from carbontrail.span import SpanRecord
-from carbontrail.units import J_PER_KWH, check_finite, emissions_g
+from carbontrail.units import check_finite, emissions_g
 
 __all__ = [
     "LIVE_PROVIDERS",
@@ -74,9 +75,7 @@ _PROVIDER_ALIASES = {
 
 
 # -- pure core ----------------------------------------------------------------------------------
-def split_energy(
-    started_s: float, ended_s: float, energy_j: float, bucket_s: float
-) -> list[tuple[float, float]]:
+def split_energy(started_s: float, ended_s: float, energy_j: float, bucket_s: float) -> list[tuple[float, float]]:
     """Split ``energy_j`` over aligned buckets of ``bucket_s`` seconds in proportion to time (constant power).
 
     Returns ``[(bucket_start_s, energy_j), ...]`` summing to ``energy_j`` (the last bucket takes the
@@ -114,6 +113,8 @@ def bucket_intensities(
     """Intensity (g/kWh) applying to each bucket: the time-weighted series mean over the bucket's part
     inside ``[started_s, ended_s]`` (the value at that instant for a zero-length part). Pure."""
     out = np.empty(len(buckets))
+    s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
+    n = len(v)
     for i, (b, _) in enumerate(buckets):
         lo = max(b, started_s)
         hi = min(b + bucket_s, ended_s)
@@ -121,15 +122,30 @@ def bucket_intensities(
             t = min(max(lo, series.start_s), series.end_s - 1e-9)
             out[i] = series.value_at(t)
             continue
-        s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
         i0 = int((lo - s0) // step)
         i1 = math.ceil((hi - s0) / step)
-        if i0 < 0 or i1 > len(v):
+        if i0 < 0 or i1 > n:
             raise GridError(f"the {series.provenance.zone} series does not cover bucket {b}")
+        if i1 - i0 == 1:  # the bucket lies within one interval
+            out[i] = v[i0]
+            continue
+        vals = v[i0:i1]
+        if np.all(vals == vals[0]):  # one value: no averaging (and no rounding)
+            out[i] = float(vals[0])
+            continue
         starts = s0 + step * np.arange(i0, i1)
         overlap = np.minimum(starts + step, hi) - np.maximum(starts, lo)
-        out[i] = float(np.dot(overlap, v[i0:i1]) / overlap.sum())
+        out[i] = float(np.dot(overlap, vals) / overlap.sum())
     return out
+
+
+def span_bucket_s(span: SpanRecord, default_s: float) -> float:
+    """Bucket width of ``span``: the spacing of its bucket starts when it has two or more, else ``default_s``
+    (a span recorded under another ``bucket_s`` setting is still attributed correctly)."""
+    starts = sorted({float(b) for b, _ in span.buckets})
+    if len(starts) < 2:
+        return default_s
+    return min(b - a for a, b in itertools.pairwise(starts))
 
 
 def _buckets_of(span: SpanRecord, bucket_s: float) -> tuple[list[tuple[float, float]], float | None]:
@@ -154,8 +170,11 @@ def attribute_span(
     pue_source: str = "default 1.0 (no PUE stated)",
     snapshot_id: str | None = None,
     data_digest: str | None = None,
+    base_provenance: dict[str, Any] | None = None,
 ) -> SpanRecord:
     """A copy of ``span`` with ``emissions_g``, ``intensity_g_per_kwh`` and ``provenance`` filled. Pure.
+
+    ``base_provenance`` may pass ``series.provenance.to_dict()`` computed once for a batch (speed only).
 
     ``series`` must cover the span's buckets. Energy per distinct intensity is summed first and the
     remainder assigned to the last group, so a constant series gives exactly
@@ -178,16 +197,21 @@ def attribute_span(
     energies[-1] = span.energy_j - math.fsum(energies[:-1])
     grid_g = math.fsum(emissions_g(max(e, 0.0), v) for e, v in zip(energies, order, strict=True))
     total_g = grid_g * pue
-    mean_i = grid_g * J_PER_KWH / span.energy_j if span.energy_j > 0 else float(np.mean(intens))
-    prov = replace(
-        series.provenance,
+    if len(order) == 1:
+        mean_i = order[0]
+    elif span.energy_j > 0:
+        mean_i = math.fsum(max(e, 0.0) * v for e, v in zip(energies, order, strict=True)) / span.energy_j
+    else:
+        mean_i = float(np.mean(intens))
+    d = dict(base_provenance if base_provenance is not None else series.provenance.to_dict())
+    d.update(
         intensity_g_per_kwh=mean_i,
         pue=pue,
         pue_source=pue_source,
         snapshot_id=snapshot_id,
         data_digest=data_digest or series.provenance.data_digest,
+        fallbacks=list(d.get("fallbacks") or ()),
     )
-    d = prov.to_dict()
     d["bucket_s"] = bucket_s
     d["buckets_intensity_g_per_kwh"] = [[a, e, float(v)] for (a, e), v in zip(bks, intens, strict=True)]
     if rescaled is not None:
@@ -231,9 +255,7 @@ class Emissions:
         )
 
 
-def total_emissions(
-    spans: Iterable[SpanRecord], *, by_kind: bool = False
-) -> Emissions | dict[tuple[str, str], float]:
+def total_emissions(spans: Iterable[SpanRecord], *, by_kind: bool = False) -> Emissions | dict[tuple[str, str], float]:
     """Total attributed emissions of ``spans`` (spans without emissions are skipped).
 
     With ``by_kind=False`` (default) all spans must share one signal and basis, else :class:`GridError`;
@@ -260,9 +282,7 @@ def total_emissions(
 def snapshot_record(series: IntensitySeries, retrieved_at: datetime) -> dict[str, Any]:
     """The ``factor_snapshots`` row for the data of ``series``; ``snapshot_id`` is a digest of it. Pure."""
     p = series.provenance
-    if p.source in ("static-factors", "stated") and np.all(
-        series.values_g_per_kwh == series.values_g_per_kwh[0]
-    ):
+    if p.source in ("static-factors", "stated") and np.all(series.values_g_per_kwh == series.values_g_per_kwh[0]):
         data: Any = {"value": float(series.values_g_per_kwh[0])}
     else:
         data = [[float(t), float(v)] for t, v in zip(series.times_s, series.values_g_per_kwh, strict=True)]
@@ -414,9 +434,7 @@ def settings_series(settings: Settings) -> SeriesSource:
         path, kw = parse_series_spec(spec)
         kw.setdefault("zone", settings.zone)
         if not kw.get("zone"):
-            raise ConfigError(
-                "grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec"
-            )
+            raise ConfigError("grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec")
         src.add_file(path, **kw)
     return src
 
@@ -556,16 +574,18 @@ class Attributor:
                 snapshot_id = store_snapshot(self.ledger, row)
             except CarbontrailError as exc:
                 log.error("factor snapshot not stored: %s", exc)
+        base = series.provenance.to_dict()
         for i, sp in zip(idx, group, strict=True):
             try:
                 out[i] = attribute_span(
                     sp,
                     series,
-                    bucket_s=bucket_s,
+                    bucket_s=span_bucket_s(sp, bucket_s),
                     pue=self.settings.pue,
                     pue_source=self.settings.pue_source,
                     snapshot_id=snapshot_id,
                     data_digest=data_digest,
+                    base_provenance=base,
                 )
                 if sp.zone and canonical_zone(sp.zone) != sp.zone and out[i] is not None:
                     out[i].provenance["zone_requested"] = sp.zone  # type: ignore[union-attr,index]
