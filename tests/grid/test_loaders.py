@@ -66,7 +66,11 @@ def test_unknown_bundled_zone_suggests():
 def test_csv_resamples_quarter_hours_to_hours(tmp_path):
     rows = ["time,ci"] + [f"{_iso(T0 + 900 * i)},{100 + i}" for i in range(8)]
     s = load_series_csv(
-        _write(tmp_path, "\n".join(rows)), time_column="time", value_column="ci", unit="g/kWh", zone="X",
+        _write(tmp_path, "\n".join(rows)),
+        time_column="time",
+        value_column="ci",
+        unit="g/kWh",
+        zone="X",
         step_s=3600,
     )
     assert len(s) == 2 and s.start_s == T0
@@ -78,7 +82,11 @@ def test_csv_resamples_quarter_hours_to_hours(tmp_path):
 def test_csv_upsamples_by_holding_values(tmp_path):
     rows = ["time,ci", f"{_iso(T0)},100", f"{_iso(T0 + 3600)},200", f"{_iso(T0 + 7200)},300"]
     s = load_series_csv(
-        _write(tmp_path, "\n".join(rows)), time_column="time", value_column="ci", unit="g/kWh", zone="X",
+        _write(tmp_path, "\n".join(rows)),
+        time_column="time",
+        value_column="ci",
+        unit="g/kWh",
+        zone="X",
         step_s=1800,
     )
     assert s.values_g_per_kwh.tolist() == [100, 100, 200, 200, 300, 300]
@@ -94,7 +102,11 @@ def test_csv_gaps_interpolated_and_flagged(tmp_path):
     assert s.filled.tolist() == [False, True, False, True, False]
     with pytest.raises(GridError, match="gap"):
         load_series_csv(
-            _write(tmp_path, "\n".join(rows)), time_column="time", value_column="ci", unit="g/kWh", zone="X",
+            _write(tmp_path, "\n".join(rows)),
+            time_column="time",
+            value_column="ci",
+            unit="g/kWh",
+            zone="X",
             max_gap_s=1800,
         )
 
@@ -102,7 +114,11 @@ def test_csv_gaps_interpolated_and_flagged(tmp_path):
 def test_csv_units_are_converted(tmp_path):
     rows = ["time,moer", f"{_iso(T0)},1000", f"{_iso(T0 + 300)},1000"]
     s = load_series_csv(
-        _write(tmp_path, "\n".join(rows)), time_column="time", value_column="moer", unit="lbs/MWh", zone="X",
+        _write(tmp_path, "\n".join(rows)),
+        time_column="time",
+        value_column="moer",
+        unit="lbs/MWh",
+        zone="X",
         signal="marginal",
     )
     assert s.values_g_per_kwh[0] == pytest.approx(453.59237)
@@ -141,7 +157,11 @@ def test_malformed_files_are_refused(tmp_path, body, kwargs, error, match):
 def test_naive_timestamps_with_declared_timezone(tmp_path):
     body = "time,ci\n2024-07-01T02:00:00,100\n2024-07-01T03:00:00,200\n"
     s = load_series_csv(
-        _write(tmp_path, body), time_column="time", value_column="ci", unit="g/kWh", zone="DE",
+        _write(tmp_path, body),
+        time_column="time",
+        value_column="ci",
+        unit="g/kWh",
+        zone="DE",
         timezone="Europe/Berlin",
     )
     assert s.start_s == datetime(2024, 7, 1, 0, tzinfo=UTC).timestamp()  # CEST is UTC+2

@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 # Each area registers its commands here (one line each).
 app.command("track", context_settings={"allow_extra_args": False})(track.track_command)
 app.add_typer(spans.app, name="spans")
+app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
 app.add_typer(schedule.app, name="schedule")
 app.command("run")(schedule.run_command)
 app.command("worker")(schedule.worker_command)

@@ -52,16 +52,32 @@ _LWA_LIC = "ENTSO-E data, cite Wiesner et al. 2021 doi:10.1145/3464298.3493399"
 
 def _eia(zone: str, name: str, aliases: tuple[str, ...]) -> BundledSeries:
     return BundledSeries(
-        zone=zone, name=name, file=f"eia930-2022/{zone}.csv.gz", time_column="timestamp",
-        value_column="avg_CI", step_s=3600.0, dataset=_EIA, vintage="2022", licence=_EIA_LIC, aliases=aliases,
+        zone=zone,
+        name=name,
+        file=f"eia930-2022/{zone}.csv.gz",
+        time_column="timestamp",
+        value_column="avg_CI",
+        step_s=3600.0,
+        dataset=_EIA,
+        vintage="2022",
+        licence=_EIA_LIC,
+        aliases=aliases,
     )
 
 
 def _lwa(zone: str, name: str, file: str, step_s: float) -> BundledSeries:
     return BundledSeries(
-        zone=zone, name=name, file=f"lets-wait-awhile-2020/{file}", time_column="Time",
-        value_column="Carbon Intensity", step_s=step_s, dataset=_LWA, vintage="2020", licence=_LWA_LIC,
-        timezone="UTC", country=zone,
+        zone=zone,
+        name=name,
+        file=f"lets-wait-awhile-2020/{file}",
+        time_column="Time",
+        value_column="Carbon Intensity",
+        step_s=step_s,
+        dataset=_LWA,
+        vintage="2020",
+        licence=_LWA_LIC,
+        timezone="UTC",
+        country=zone,
     )
 
 
@@ -140,6 +156,7 @@ def _load(canon: str) -> IntensitySeries:
         source="series",
         dataset=b.dataset,
         vintage=b.vintage,
+        uncertainty_rel=0.10,  # judgement: grid-data revisions and the choice of per-fuel factors
     )
     for arr in (s.values_g_per_kwh, s.filled, s.uncertainty_rel):
         arr.setflags(write=False)

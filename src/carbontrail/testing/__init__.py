@@ -8,3 +8,4 @@ from carbontrail.testing.contracts import MeterContract
 from carbontrail.testing.fakes import FakeMeter
 
 __all__ = ["FakeMeter", "MeterContract"]
+from carbontrail.testing.meter import FakeGpu, FakeNvml, make_rapl_tree, set_energy_uj  # noqa: F401
