@@ -93,7 +93,7 @@ def test_plan_refuses_naive_timestamps_nan_and_bad_input(tmp_path) -> None:
         "--series",
     ]
     r = runner.invoke(app, [*args, str(_csv(tmp_path, [1, 2, 3, 4, 5, 6], naive=True))])
-    assert r.exit_code != 0 and "naive" in r.output.lower() or "timezone" in r.output.lower()
+    assert r.exit_code != 0 and ("naive" in r.output.lower() or "timezone" in r.output.lower())
     r = runner.invoke(app, [*args, str(_csv(tmp_path, [1, 2, "NaN", 4, 5, 6], name="nan.csv"))])
     assert r.exit_code != 0 and "nan" in r.output.lower()
     r = runner.invoke(app, [*args, str(tmp_path / "missing.csv")])
