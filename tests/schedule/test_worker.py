@@ -154,3 +154,27 @@ def test_worker_submits_to_a_dask_local_cluster(ledger_url, tmp_path) -> None:
     assert all(lines.count(f"done {jid}") == 1 for jid in ids)
     assert all(q.get(j).status == "done" and q.get(j).completions == 1 for j in ids)
     led.close()
+
+
+def test_worker_tracks_the_job_and_records_realised_energy(ledger_url, tmp_path) -> None:
+    from carbontrail.schedule.queue import list_plans, record_plan
+
+    led = Ledger.open(ledger_url)
+    q = JobQueue(led)
+    log = tmp_path / "t.log"
+    now = datetime.now(UTC)
+    t0 = now.replace(minute=0, second=0, microsecond=0)
+    prov = IntensityProvenance(zone="AA", source="series", dataset="flat", vintage="2024")
+    s = IntensitySeries(start_s=t0.timestamp(), step_s=3600.0, values_g_per_kwh=np.full(8, 300.0), provenance=prov)
+    job = Job(earliest_at=t0, deadline_at=t0 + timedelta(hours=8), duration_s=600, name="tracked")
+    sig = Signal.single(s, t0)
+    p = plan(job, sig)
+    pid = record_plan(led, p, sig, job=job)
+    q.submit(job, [sys.executable, "-c", JOB, str(log), "t", "0.3"], p, plan_id=pid, job_id="tracked")
+    stats = Worker(led, lease_s=10, poll_s=0.1).run(max_jobs=1)
+    assert stats.results[0]["completed"]
+    [rec] = list_plans(led)
+    assert rec.job_id == "tracked" and rec.realised_energy_j is not None and rec.realised_energy_j >= 0
+    assert rec.realised_span_ids and len(rec.realised_span_ids) == 1
+    assert rec.realised_emissions_g is None  # zone AA has no actual series: not invented
+    led.close()
