@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _series import load, zones  # noqa: E402
-
-from carbontrail.grid.forecast import forecast_series  # noqa: E402
+from _series import load, zones
+from carbontrail.grid.forecast import forecast_series
 
 LEADS_H = (1, 6, 24)
 
