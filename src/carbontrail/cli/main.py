@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import db
+from carbontrail.cli import db, report, serve
 
 app = typer.Typer(
     name="carbontrail",
@@ -14,6 +14,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 # Each area registers its commands here (one line each).
+app.add_typer(report.app, name="report")
+app.add_typer(serve.app, name="serve")
 
 
 def main() -> None:

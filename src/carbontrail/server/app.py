@@ -1,0 +1,103 @@
+"""The app factory: ``create_app(settings)`` builds the REST API, the dashboard and ``/metrics``.
+
+Nothing happens at import: the ledger, the token store and the metrics registry are created per
+app, so tests and processes can hold several apps side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from carbontrail import __version__
+from carbontrail.config import Settings, load_settings
+from carbontrail.server.auth import Principal, TokenStore
+from carbontrail.server.deps import AppState, require, state
+from carbontrail.server.metrics import AppMetrics
+from carbontrail.server.problems import install_problem_handlers
+
+__all__ = ["create_app"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    ledger: Any = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """Build the carbontrail service.
+
+    Args:
+        settings: carbontrail settings (default: :func:`carbontrail.config.load_settings`); the
+            ledger URL comes from here unless ``ledger`` is given.
+        ledger: an open :class:`~carbontrail.ledger.Ledger` to use (the app then does not close it).
+        clock: the time source (tz-aware UTC), for tests and simulated demos.
+    """
+    from carbontrail.ledger import Ledger
+
+    settings = settings or load_settings()
+    owns = ledger is None
+    led = ledger if ledger is not None else Ledger.open(settings=settings)
+    st = AppState(
+        settings=settings,
+        ledger=led,
+        tokens=TokenStore(led),
+        metrics=AppMetrics(led),
+        clock=clock or _utcnow,
+        owns_ledger=owns,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if st.owns_ledger:
+            st.ledger.close()
+
+    app = FastAPI(
+        title="carbontrail",
+        version=__version__,
+        description="Carbon-aware MLOps service: ingest spans from remote workers, query the ledger, "
+        "download auditor-grade reports, and run the dashboard. Errors are RFC 9457 problem+json.",
+        lifespan=lifespan,
+    )
+    app.state.ct = st
+    install_problem_handlers(app)
+
+    @app.middleware("http")
+    async def _measure(request: Request, call_next: Any) -> Response:
+        t0 = time.perf_counter()
+        response: Response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "(unmatched)")
+        st.metrics.latency.labels(request.method, path).observe(time.perf_counter() - t0)
+        st.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+    from carbontrail.server.api import metrics_response, router
+    from carbontrail.server.dashboard import router as ui_router
+    from carbontrail.server.dashboard import static_app
+
+    app.include_router(router)
+    app.include_router(ui_router)
+    app.mount("/static", static_app(), name="static")
+
+    @app.get("/metrics", tags=["service"], include_in_schema=True)
+    def metrics(s: AppState = Depends(state), _: Principal = Depends(require("read"))) -> Response:
+        """Prometheus metrics (text exposition format); needs a token with ``read``."""
+        return metrics_response(s)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=307)
+
+    return app
