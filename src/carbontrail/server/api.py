@@ -29,7 +29,7 @@ from carbontrail.server.schemas import (
     IngestResult,
     Problem,
     ReportRequest,
-    SpanIn,
+    SpanOut,
     TokenCreate,
     TokenCreated,
     TokenInfo,
@@ -92,7 +92,7 @@ def ingest(
     return IngestResult(received=len(rows), inserted=inserted, duplicates=len(rows) - inserted)
 
 
-@router.get("/spans", tags=["spans"], response_model=list[SpanIn])
+@router.get("/spans", tags=["spans"], response_model=list[SpanOut])
 def list_spans(
     st: AppState = Depends(state),
     _: Principal = Depends(require("read")),
@@ -129,7 +129,7 @@ def list_spans(
     return [r.to_dict() for r in recs]
 
 
-@router.get("/spans/{span_id}", tags=["spans"], response_model=SpanIn, responses={404: {"model": Problem}})
+@router.get("/spans/{span_id}", tags=["spans"], response_model=SpanOut, responses={404: {"model": Problem}})
 def get_span(
     span_id: Annotated[str, Path(min_length=6, max_length=64, pattern=r"^[0-9a-f]+$")],
     st: AppState = Depends(state),

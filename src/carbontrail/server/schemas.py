@@ -235,3 +235,42 @@ class ReportRequest(_Strict):
         Field(max_length=100),
     ] = Field(default_factory=dict)
     organisation: Text(300) = ""  # type: ignore[valid-type]
+
+
+class ComponentOut(BaseModel):
+    """A component's energy as stored."""
+
+    component: str
+    energy_j: float
+    method: str
+    uncertainty_rel: float
+    detail: dict[str, Any]
+
+
+class SpanOut(BaseModel):
+    """A span as stored in the ledger (units in the field names; timestamps tz-aware UTC)."""
+
+    span_id: str
+    run_id: str
+    parent_id: str | None
+    name: str
+    kind: str
+    status: str
+    started_at: datetime
+    ended_at: datetime
+    duration_s: float
+    energy_j: float
+    components: list[ComponentOut]
+    buckets: list[tuple[float, float]]
+    attribution: str
+    zone: str | None
+    pipeline: str | None
+    model: str | None
+    team: str | None
+    tags: dict[str, str]
+    host: str
+    pid: int
+    error: str | None
+    emissions_g: float | None
+    intensity_g_per_kwh: float | None
+    provenance: dict[str, Any] | None
