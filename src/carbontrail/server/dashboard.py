@@ -214,19 +214,8 @@ def intensity(request: Request) -> Response:
         (j["start_s"], j["end_s"], j["label"], "#4c9be8" if j["state"] == "scheduled" else "#e8a33d")
         for j in data["jobs"]
     ]
-    if data["xs"]:
-        step = max(1, len(data["xs"]) // 8)
-        labels = [(x, datetime.fromtimestamp(x, UTC).strftime("%m-%d %H:%M")) for x in data["xs"][::step]]
-        charts.append(
-            line_chart(
-                data["xs"],
-                data["ys"],
-                title=f"Grid intensity {data['zone']}",
-                unit="gCO2e/kWh",
-                x_labels=labels,
-                markers=markers,
-            )
-        )
+    if data["series"]:
+        charts.append(line_chart(data["series"], title="Grid intensity", unit="gCO2e/kWh", markers=markers))
     tables = [
         {
             "id": "jobs",
@@ -247,7 +236,7 @@ def intensity(request: Request) -> Response:
             "empty": data["jobs_empty"],
         }
     ]
-    empties = [] if data["xs"] else [data["empty"]]
+    empties = [] if data["series"] else [data["empty"]]
     return _page(
         request,
         "generic.html",
@@ -273,8 +262,7 @@ def hpo(request: Request) -> Response:
             xs = [float(i) for i in range(len(s["burn"]))]
             charts.append(
                 line_chart(
-                    xs,
-                    s["remaining"],
+                    {"remaining": (xs, s["remaining"])},
                     title=f"Quota burn-down: {s['study']}",
                     unit=s["unit"],
                     x_labels=[(x, str(int(x))) for x in xs[:: max(1, len(xs) // 8)]],

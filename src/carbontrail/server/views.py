@@ -31,8 +31,11 @@ def intensity_view(st: AppState) -> dict[str, Any]:
         for r in st.ledger.spans(since=end - timedelta(days=7), until=end, roots_only=True)
         if r.intensity_g_per_kwh is not None
     ]
-    xs = [r.started_at.timestamp() for r in recs]
-    ys = [float(r.intensity_g_per_kwh or 0.0) for r in recs]
+    series: dict[str, tuple[list[float], list[float]]] = {}
+    for r in recs:
+        xs, ys = series.setdefault(r.zone or "?", ([], []))
+        xs.append((r.started_at.timestamp() + r.ended_at.timestamp()) / 2)
+        ys.append(float(r.intensity_g_per_kwh or 0.0))
     jobs = [
         {
             "label": r.name,
@@ -46,9 +49,7 @@ def intensity_view(st: AppState) -> dict[str, Any]:
         for r in recs
     ]
     return {
-        "xs": xs,
-        "ys": ys,
-        "zone": ", ".join(sorted({r.zone or "?" for r in recs})),
+        "series": series,
         "jobs": jobs,
         "intro": "Intensity applied to the spans of the last 7 days (realised jobs).",
         "empty": "No attributed spans in the last 7 days: no intensity to draw yet.",
