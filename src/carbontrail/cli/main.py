@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import db, report, serve, spans, track
+from carbontrail.cli import db, report, schedule, serve, spans, track
 
 app = typer.Typer(
     name="carbontrail",
@@ -19,6 +19,9 @@ app.add_typer(spans.app, name="spans")
 app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
 app.add_typer(report.app, name="report")
 app.add_typer(serve.app, name="serve")
+app.add_typer(schedule.app, name="schedule")
+app.command("run")(schedule.run_command)
+app.command("worker")(schedule.worker_command)
 
 
 def main() -> None:
