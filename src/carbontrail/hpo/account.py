@@ -17,8 +17,8 @@ freeing the rest. A late settle of a reclaimed reservation corrects that charge 
 from __future__ import annotations
 
 import logging
-import socket
 import os
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +63,7 @@ class AccountState:
         spent_j, spent_g: measured energy (J) and emissions (gCO2e) of everything settled, sampler included.
         sampler_j: the part of ``spent_j`` used by the sampler (ask) itself.
         reserved_j: energy held by open reservations (running trials, sampler calls).
-        n_open: number of open reservations.
+        n_open: number of open trial reservations (running trials).
         counts: trials by end state (``COMPLETE``, ``PRUNED``, ``FAIL``, ``QUOTA``, ``RECLAIMED``,
             ``CACHED``) and ``REFUSED`` admissions.
         overshoot: how far ``spent`` went past the limit, in the basis' unit (0 when the guarantee held).
@@ -201,8 +201,12 @@ class QuotaAccount:
 
     def _reserved_j(self, conn: sa.Connection) -> tuple[float, int]:
         r = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(hpo_reservations.c.amount_j), 0.0), sa.func.count())
-            .where(hpo_reservations.c.study_name == self.study_name)
+            sa.select(
+                sa.func.coalesce(sa.func.sum(hpo_reservations.c.amount_j), 0.0),
+                sa.func.coalesce(
+                    sa.func.sum(sa.case((hpo_reservations.c.purpose == "trial", 1), else_=0)), 0
+                ),
+            ).where(hpo_reservations.c.study_name == self.study_name)
         ).one()
         return float(r[0]), int(r[1])
 
@@ -495,4 +499,5 @@ class QuotaAccount:
     def studies(ledger: Ledger) -> list[str]:
         """Names of every study with an account."""
         with ledger.engine.connect() as conn:
-            return [r[0] for r in conn.execute(sa.select(hpo_accounts.c.study_name).order_by(hpo_accounts.c.study_name))]
+            q = sa.select(hpo_accounts.c.study_name).order_by(hpo_accounts.c.study_name)
+            return [r[0] for r in conn.execute(q)]

@@ -105,7 +105,7 @@ class SpaceEncoder:
                     lo, hi, val = math.log(lo), math.log(hi), math.log(val)
                 x.append(0.5 if hi == lo else (val - lo) / (hi - lo))
             elif isinstance(d, CategoricalDistribution) and _numeric(d.choices):
-                vals = sorted(float(c) for c in d.choices)
+                vals = sorted(float(c) for c in d.choices)  # type: ignore[arg-type]
                 lo, hi, val = vals[0], vals[-1], float(v)
                 if lo > 0 and hi / lo >= 10:
                     lo, hi, val = math.log(lo), math.log(hi), math.log(val)
