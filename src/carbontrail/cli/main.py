@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import db, spans, track
+from carbontrail.cli import db, hpo, spans, track
 
 app = typer.Typer(
     name="carbontrail",
@@ -16,6 +16,7 @@ app.add_typer(db.app, name="db")
 # Each area registers its commands here (one line each).
 app.command("track", context_settings={"allow_extra_args": False})(track.track_command)
 app.add_typer(spans.app, name="spans")
+app.add_typer(hpo.app, name="hpo")
 
 
 def main() -> None:

@@ -423,6 +423,9 @@ def _g(energy_j: float, intensity: float | None) -> float:
 def _out_of_quota(account: QuotaAccount, run: _Run, rep: WorkerReport) -> bool:
     """Nothing fits: stop if nothing is running anywhere, else wait for running trials to settle."""
     st = account.state()
+    if st.status == "stopped":
+        rep.stop_reason = "stopped"
+        return True
     if st.n_open == 0:
         account.set_status("exhausted", now=_now())
         rep.stop_reason = "quota"
