@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import db, report, schedule, serve, spans, track
+from carbontrail.cli import db, hpo, report, schedule, serve, spans, track
 
 app = typer.Typer(
     name="carbontrail",
@@ -22,6 +22,7 @@ app.add_typer(serve.app, name="serve")
 app.add_typer(schedule.app, name="schedule")
 app.command("run")(schedule.run_command)
 app.command("worker")(schedule.worker_command)
+app.add_typer(hpo.app, name="hpo")
 
 
 def main() -> None:
