@@ -43,19 +43,13 @@ def options() -> ReportOptions:
             ScheduleOutcome("j1", "DE", T0, run_now_g=100.0, expected_g=70.0, realised_g=80.0, span_id=R1),
             ScheduleOutcome("j2", "DE", T0, run_now_g=50.0, expected_g=40.0),
         ],
-        quotas=[
-            QuotaUse(
-                "s1", quota_j=1e6, quota_g=None, spent_j=2.5e5, spent_g=10.0, trials=12, status="stopped"
-            )
-        ],
+        quotas=[QuotaUse("s1", quota_j=1e6, quota_g=None, spent_j=2.5e5, spent_g=10.0, trials=12, status="stopped")],
         audit=AuditAnchor("cp-7", 120, "ab" * 32, NOW, True),
     )
 
 
 def test_totals_and_breakdowns(sample_spans):
-    rep = build_report(
-        sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    rep = build_report(sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     e = rep.totals["energy"]
     assert e.value == pytest.approx(12.6e6)
     assert e.unit == "J"
@@ -91,9 +85,7 @@ def test_totals_and_breakdowns(sample_spans):
 
 
 def test_scope2_market_based_by_hand(sample_spans):
-    rep = build_report(
-        sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    rep = build_report(sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     m = rep.scope2["market_based"]
     # certificate 0.5 kWh covers R1 (1.35e6 J at t0) then 0.45e6 J of C1; the rest of DE takes the residual
     # mix 600 g/kWh: C1 0.45e6 J -> 75 g, R3 1.8e6 J -> 300 g, R1's second bucket 1.35e6 J -> 225 g;
@@ -135,9 +127,7 @@ def test_instrument_outside_zone_or_period_covers_nothing(sample_spans):
 
 
 def test_sci_ai_act_csrd_schedule_hpo_audit(sample_spans):
-    rep = build_report(
-        sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    rep = build_report(sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     (sci,) = rep.sci
     assert sci["E_kwh"].value == pytest.approx(2.0)
     assert sci["I_g_per_kwh"] == pytest.approx(50.0)
@@ -174,9 +164,7 @@ def test_csrd_mix_unavailable_without_grid_data(sample_spans):
 
 def test_period_cut_by_bucket(sample_spans):
     start = T0 + timedelta(seconds=300)
-    rep = build_report(
-        sample_spans, period_start=start, period_end=start + timedelta(hours=1), generated_at=NOW
-    )
+    rep = build_report(sample_spans, period_start=start, period_end=start + timedelta(hours=1), generated_at=NOW)
     # only R1's second bucket, pro-rated to its exclusive part: 1.8e6 * 0.75
     assert rep.totals["energy"].value == pytest.approx(1.35e6)
     assert rep.totals["emissions_location"].value == pytest.approx(150.0)
@@ -184,9 +172,7 @@ def test_period_cut_by_bucket(sample_spans):
 
 
 def test_report_is_recomputable(sample_spans):
-    a = build_report(
-        sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    a = build_report(sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     b = build_report(
         list(reversed(sample_spans)),
         period_start=JAN[0],
@@ -195,9 +181,7 @@ def test_report_is_recomputable(sample_spans):
         options=options(),
     )
     assert a.to_dict() == b.to_dict()
-    c = build_report(
-        sample_spans[:-1], period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    c = build_report(sample_spans[:-1], period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     assert c.report_id != a.report_id
 
 
@@ -217,9 +201,7 @@ def test_bad_inputs_are_refused(sample_spans):
 
 
 def test_renderers(sample_spans):
-    rep = build_report(
-        sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options()
-    )
+    rep = build_report(sample_spans, period_start=JAN[0], period_end=JAN[1], generated_at=NOW, options=options())
     d = json.loads(render(rep, "json"))
     assert d["totals"]["energy"]["value"] == pytest.approx(12.6e6)
     rows = list(csv.DictReader(io.StringIO(render(rep, "csv"))))

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from carbontrail.provenance import MEASURED_METHODS, digest
-from carbontrail.report.model import AuditAnchor, Figure, ReportOptions
+from carbontrail.report.model import AuditAnchor, Figure, ReportOptions, ScheduleOutcome
 from carbontrail.span import SpanRecord, utc_from_epoch
 from carbontrail.units import J_PER_KWH, g_to_t, j_to_mwh
 
@@ -144,9 +144,7 @@ def exclusive_pieces(spans: Iterable[SpanRecord]) -> tuple[list[Piece], list[str
             )
         )
     if over:
-        notes.append(
-            f"{over} span(s) whose children report more energy than they do: exclusive part set to 0"
-        )
+        notes.append(f"{over} span(s) whose children report more energy than they do: exclusive part set to 0")
     return pieces, notes
 
 
@@ -203,9 +201,7 @@ def describe_method(methods_j: dict[str, float]) -> str:
     if len(present) == 1:
         c, g = present[0]
         return f"{c} ({', '.join(sorted(g))})"
-    return "mixed: " + ", ".join(
-        f"{c} {sum(g.values()) / total:.0%} ({', '.join(sorted(g))})" for c, g in present
-    )
+    return "mixed: " + ", ".join(f"{c} {sum(g.values()) / total:.0%} ({', '.join(sorted(g))})" for c, g in present)
 
 
 def _energy_fig(ps: Sequence[Piece], note: str = "") -> Figure:
@@ -233,9 +229,7 @@ def _emissions_fig(ps: Sequence[Piece]) -> Figure:
     if missing_j > 0:
         note = f"{missing_j / J_PER_KWH:.6g} kWh without a grid factor excluded (not attributed)"
     if not att:
-        return Figure(
-            None, "g", "unavailable", None, tuple(sorted({p.span_id for p in ps})), (), note or "no spans"
-        )
+        return Figure(None, "g", "unavailable", None, tuple(sorted({p.span_id for p in ps})), (), note or "no spans")
     unc = 0.0
     for p in att:
         e_rel = p.energy_unc_j / p.energy_j if p.energy_j > 0 else 0.0
@@ -510,8 +504,7 @@ def build_report(
             cell[0] += b_j
             cell[1] += b_j * rate
     trend_rows = [
-        {"period": per, "kind": kind, "energy_j": v[0], "emissions_g": v[1]}
-        for (per, kind), v in sorted(trend.items())
+        {"period": per, "kind": kind, "energy_j": v[0], "emissions_g": v[1]} for (per, kind), v in sorted(trend.items())
     ]
 
     market = _market_based(ps, opts)
@@ -621,8 +614,12 @@ def build_report(
 
     outcomes = opts.schedule
     realised = [o for o in outcomes if o.realised_g is not None]
-    run_now_r = sum(o.run_now_g for o in realised)
-    saved_r = sum(o.run_now_g - (o.realised_g or 0.0) for o in realised)
+
+    def baseline(o: ScheduleOutcome) -> float:
+        return o.realised_run_now_g if o.realised_run_now_g is not None else o.run_now_g
+
+    run_now_r = sum(baseline(o) for o in realised)
+    saved_r = sum(baseline(o) - (o.realised_g or 0.0) for o in realised)
     scheduling = {
         "jobs": len(outcomes),
         "jobs_realised": len(realised),
@@ -630,8 +627,10 @@ def build_report(
         "realised_run_now_g": run_now_r,
         "realised_saving_g": saved_r,
         "realised_saving_rel": saved_r / run_now_r if run_now_r > 0 else None,
-        "span_ids": sorted(o.span_id for o in realised if o.span_id),
-        "method": "run-now emissions (forecast at planning time) minus measured emissions of the run",
+        "span_ids": sorted({i for o in realised for i in ((o.span_id,) if o.span_id else ()) + o.span_ids}),
+        "job_ids": [o.job_id for o in outcomes],
+        "method": "emissions of the run-now slot (actual intensity where recorded, else the forecast at planning "
+        "time) minus measured emissions of the run",
     }
     hpo = [
         {

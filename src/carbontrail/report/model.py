@@ -159,6 +159,9 @@ class ScheduleOutcome:
         expected_g: expected emissions of the chosen plan.
         realised_g: measured emissions of the run (``None`` while the job has not run).
         span_id: the job's span, when it ran.
+        realised_run_now_g: the run's measured energy at the intensity actually in force in the
+            run-now slot (better than ``run_now_g`` for the realised saving, when known).
+        span_ids: every span of the run.
     """
 
     job_id: str
@@ -168,6 +171,8 @@ class ScheduleOutcome:
     expected_g: float
     realised_g: float | None = None
     span_id: str | None = None
+    realised_run_now_g: float | None = None
+    span_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,9 +104,7 @@ def to_csv(report: Report) -> str:
     rows.append(_plain_row("scheduling", "", "realised_saving", sch["realised_saving_g"], "g", sch["method"]))
     for q in report.hpo:
         rows.append(_plain_row("hpo_quota", q["study"], "spent_j", q["spent_j"], "J"))
-    rows.append(
-        _plain_row("audit", report.audit.get("checkpoint_id") or "", "status", report.audit["status"], "")
-    )
+    rows.append(_plain_row("audit", report.audit.get("checkpoint_id") or "", "status", report.audit["status"], ""))
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
     w.writeheader()
@@ -211,9 +209,7 @@ def to_markdown(report: Report) -> str:
             "",
             f"## By {dim}",
             "",
-            _md_table(
-                [dim, "energy kWh", "emissions gCO2e", "share", "method", "spans"], _breakdown_rows(rows)
-            ),
+            _md_table([dim, "energy kWh", "emissions gCO2e", "share", "method", "spans"], _breakdown_rows(rows)),
         ]
     m = report.scope2["market_based"]
     lines += [
@@ -305,15 +301,11 @@ def to_markdown(report: Report) -> str:
         "",
         f"E1-5 total energy consumption: {_num(e15['total_energy_mwh'].value)} MWh",
         "",
-        _md_table(
-            ["E1-5 mix", "MWh"], [[p, _num(mix[f"{p}_mwh"])] for p in ("fossil", "nuclear", "renewable")]
-        ),
+        _md_table(["E1-5 mix", "MWh"], [[p, _num(mix[f"{p}_mwh"])] for p in ("fossil", "nuclear", "renewable")]),
         "",
         f"Mix: {mix['note']}",
         "",
-        _md_table(
-            ["E1-6", "tCO2e", "note"], [[r["row"], _num(r["tco2e"]), r["note"]] for r in report.csrd["e1_6"]]
-        ),
+        _md_table(["E1-6", "tCO2e", "note"], [[r["row"], _num(r["tco2e"]), r["note"]] for r in report.csrd["e1_6"]]),
     ]
     sch = report.scheduling
     lines += [
@@ -322,11 +314,7 @@ def to_markdown(report: Report) -> str:
         "",
         f"- Jobs planned: {sch['jobs']}, run: {sch['jobs_realised']}",
         f"- Realised saving: {_num(sch['realised_saving_g'])} gCO2e"
-        + (
-            f" ({sch['realised_saving_rel']:.1%} of run-now)"
-            if sch["realised_saving_rel"] is not None
-            else ""
-        ),
+        + (f" ({sch['realised_saving_rel']:.1%} of run-now)" if sch["realised_saving_rel"] is not None else ""),
         f"- Method: {sch['method']}",
     ]
     if report.hpo:
@@ -404,9 +392,7 @@ th{background:#eef3ef}td.num{text-align:right;font-variant-numeric:tabular-nums}
 
 def _h_table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     out = [
-        f'<table class="{cls}"><thead><tr>'
-        + "".join(f"<th>{escape(h)}</th>" for h in headers)
-        + "</tr></thead><tbody>"
+        f'<table class="{cls}"><thead><tr>' + "".join(f"<th>{escape(h)}</th>" for h in headers) + "</tr></thead><tbody>"
     ]
     for r in rows:
         out.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>")
@@ -450,17 +436,12 @@ def to_html(report: Report) -> str:
         + "<br>".join(
             escape(x)
             for x in (
-                f"Period {report.period_start.isoformat()} to {report.period_end.isoformat()}"
-                " (end exclusive)",
+                f"Period {report.period_start.isoformat()} to {report.period_end.isoformat()} (end exclusive)",
                 f"Generated {report.generated_at.isoformat()}",
                 f"Boundary: {report.boundary}",
                 f"Inputs digest {report.inputs_digest}",
                 f"Audit: {report.audit['status']}"
-                + (
-                    f" — checkpoint {report.audit['checkpoint_id']}"
-                    if report.audit.get("checkpoint_id")
-                    else ""
-                ),
+                + (f" — checkpoint {report.audit['checkpoint_id']}" if report.audit.get("checkpoint_id") else ""),
             )
         )
         + "</p>",
@@ -499,11 +480,7 @@ def to_html(report: Report) -> str:
     ]
     for dim, rows in report.breakdowns.items():
         body.append(f"<h2>By {escape(dim)}</h2>")
-        body.append(
-            _h_table(
-                [dim, "energy kWh", "emissions gCO2e", "share", "method", "spans"], _breakdown_rows(rows)
-            )
-        )
+        body.append(_h_table([dim, "energy kWh", "emissions gCO2e", "share", "method", "spans"], _breakdown_rows(rows)))
     body.append(
         "<h2>All sections</h2><details open><summary>Scope 2, SCI, EU AI Act, CSRD, scheduling, HPO, "
         "factors</summary>" + _md_sections_html(md_tables) + "</details>"

@@ -62,9 +62,7 @@ def _nice_max(v: float) -> float:
     return 10 * exp
 
 
-def bar_chart(
-    labels: Sequence[str], values: Sequence[float], *, title: str, unit: str, width: int = 560
-) -> str:
+def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str, unit: str, width: int = 560) -> str:
     """Horizontal bars, one per label."""
     n = len(labels)
     row = 24
@@ -75,8 +73,7 @@ def bar_chart(
     parts = [
         f'<svg class="ct-chart" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h}" '
         f'viewBox="0 0 {width} {h}"><title>{escape(title)}</title>',
-        f'<text x="8" y="18" class="ct-title" font-size="14" font-weight="600">'
-        f"{escape(title)} ({escape(unit)})</text>",
+        f'<text x="8" y="18" class="ct-title" font-size="14" font-weight="600">{escape(title)} ({escape(unit)})</text>',
     ]
     if n == 0:
         parts.append('<text x="8" y="50" class="ct-empty" font-size="12" fill="#666">no data</text></svg>')
@@ -121,9 +118,7 @@ def stacked_bars(
         f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="10">0</text>',
     ]
     if n == 0:
-        parts.append(
-            f'<text x="{left + 8}" y="{top + 40}" class="ct-empty" font-size="12" fill="#666">no data</text>'
-        )
+        parts.append(f'<text x="{left + 8}" y="{top + 40}" class="ct-empty" font-size="12" fill="#666">no data</text>')
         parts.append("</svg>")
         return "".join(parts)
     bw = plot_w / n
@@ -162,8 +157,7 @@ def _time_ticks(x0: float, x1: float, n: int = 6) -> list[tuple[float, str]]:
     span = x1 - x0
     fmt = "%H:%M" if span <= 86400 else "%m-%d %H:%M" if span <= 4 * 86400 else "%m-%d"
     return [
-        (x0 + span * k / (n - 1), datetime.fromtimestamp(x0 + span * k / (n - 1), UTC).strftime(fmt))
-        for k in range(n)
+        (x0 + span * k / (n - 1), datetime.fromtimestamp(x0 + span * k / (n - 1), UTC).strftime(fmt)) for k in range(n)
     ]
 
 
@@ -194,9 +188,7 @@ def line_chart(
     all_x = [x for xs, _ in series.values() for x in xs]
     all_y = [y for _, ys in series.values() for y in ys]
     if not all_x:
-        parts.append(
-            f'<text x="{left + 8}" y="{top + 40}" class="ct-empty" font-size="12" fill="#666">no data</text>'
-        )
+        parts.append(f'<text x="{left + 8}" y="{top + 40}" class="ct-empty" font-size="12" fill="#666">no data</text>')
         parts.append("</svg>")
         return "".join(parts)
     x0, x1 = min(all_x), max(all_x)
@@ -239,15 +231,12 @@ def line_chart(
                 f'<rect x="{width - right + 10}" y="{ly - 9}" width="10" height="10" fill="{color}"/>'
                 f'<text x="{width - right + 24}" y="{ly}" font-size="11">{escape(name)}</text>'
             )
-    parts.append(
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#888"/>'
-    )
+    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="#888"/>')
     parts.append(f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="10">{_fmt(ymax)}</text>')
     parts.append(f'<text x="{left - 6}" y="{top + plot_h}" text-anchor="end" font-size="10">0</text>')
     for x, lab in x_labels if x_labels is not None else _time_ticks(x0, x1):
         parts.append(
-            f'<text x="{px(x):.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="9">'
-            f"{escape(lab)}</text>"
+            f'<text x="{px(x):.1f}" y="{top + plot_h + 14}" text-anchor="middle" font-size="9">{escape(lab)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
