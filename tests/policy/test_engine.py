@@ -162,7 +162,10 @@ def test_bad_policy_is_refused_with_file_line_and_rule(text, line, rule_id, matc
 def test_hostile_values_fail_closed_with_bounded_cost():
     # each variable doubles a string; the size limit stops the growth long before memory does
     doubling = "\n".join(f"  v{i}: 'v{i - 1} + v{i - 1}'" for i in range(1, 40))
-    text = f"policy: h\nvariables:\n  v0: '\"xxxxxxxxxxxxxxxx\"'\n{doubling}\nrules:\n  - {{id: r, severity: audit, require: 'size(v39) > 0'}}\n"
+    text = (
+        f"policy: h\nvariables:\n  v0: '\"xxxxxxxxxxxxxxxx\"'\n{doubling}\n"
+        "rules:\n  - {id: r, severity: audit, require: 'size(v39) > 0'}\n"
+    )
     d = Policy.from_text(text).evaluate({})
     assert d.outcome == "veto"
     assert "larger than" in next(iter(d.variable_errors.values()))
