@@ -42,10 +42,10 @@ __all__ = [
 ]
 
 
-def check_finite(value: float, name: str = "value", *, allow_negative: bool = False) -> float:
+def check_finite(value: object, name: str = "value", *, allow_negative: bool = False) -> float:
     """Return ``float(value)`` or raise :class:`UnitError` if it is NaN, infinite or (unless allowed) negative."""
     try:
-        v = float(value)
+        v = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
         raise UnitError(f"{name} must be a number, got {value!r}") from exc
     if not math.isfinite(v):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import db
+from carbontrail.cli import db, spans, track
 
 app = typer.Typer(
     name="carbontrail",
@@ -14,6 +14,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 # Each area registers its commands here (one line each).
+app.command("track", context_settings={"allow_extra_args": False})(track.track_command)
+app.add_typer(spans.app, name="spans")
 
 
 def main() -> None:

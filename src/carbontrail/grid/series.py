@@ -81,7 +81,7 @@ class IntensitySeries:
     def window(self, start_s: float, end_s: float) -> IntensitySeries:
         """The intervals overlapping ``[start_s, end_s)`` (whole intervals)."""
         i0 = max(0, int((start_s - self.start_s) // self.step_s))
-        i1 = min(len(self), int(math.ceil((end_s - self.start_s) / self.step_s)))
+        i1 = min(len(self), math.ceil((end_s - self.start_s) / self.step_s))
         if i1 <= i0:
             raise GridError(f"no {self.provenance.zone} data between {start_s} and {end_s}")
         return replace(

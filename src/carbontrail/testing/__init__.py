@@ -4,7 +4,7 @@ Like Optuna's storage test suite, these ship inside the library so that a user's
 intensity source or plugin can run the same contract tests carbontrail runs on its own.
 """
 
-from carbontrail.testing.fakes import FakeMeter
 from carbontrail.testing.contracts import MeterContract
+from carbontrail.testing.fakes import FakeMeter
 
 __all__ = ["FakeMeter", "MeterContract"]
