@@ -10,9 +10,7 @@ import pytest
 from carbontrail.errors import UnitError
 from carbontrail.registry.footprint import Embodied, FootprintInputs, ZoneIntensity, project, what_if
 
-ZONE = ZoneIntensity(
-    "DE", intensity_g_per_kwh=400.0, provenance={"source": "static-factors"}, uncertainty_rel=0.2
-)
+ZONE = ZoneIntensity("DE", intensity_g_per_kwh=400.0, provenance={"source": "static-factors"}, uncertainty_rel=0.2)
 BASE = FootprintInputs(
     horizon_days=365.0,
     traffic_per_day=1_000_000.0,

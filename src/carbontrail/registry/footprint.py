@@ -135,10 +135,7 @@ class FootprintInputs:
             raise UnitError("horizon_days must be positive")
         if not 0.0 <= check_finite(self.training_share, "training_share") <= 1.0:
             raise UnitError("training_share must be in [0, 1]")
-        if (
-            self.retrain_every_days is not None
-            and check_finite(self.retrain_every_days, "retrain_every_days") <= 0
-        ):
+        if self.retrain_every_days is not None and check_finite(self.retrain_every_days, "retrain_every_days") <= 0:
             raise UnitError("retrain_every_days must be positive (or None for no retraining)")
         if check_finite(self.pue, "pue") < 1.0:
             raise UnitError(f"pue {self.pue} is below 1.0")
@@ -296,8 +293,7 @@ def project(inp: FootprintInputs) -> Footprint:
             "inference",
             inf_g,
             math.sqrt(var_g) / inf_g if inf_g > 0 else 0.0,
-            "sum_z,h traffic_per_day x share_z x share_h / 1000 x energy_j_per_1k x PUE x I_z,h"
-            " x horizon_days",
+            "sum_z,h traffic_per_day x share_z x share_h / 1000 x energy_j_per_1k x PUE x I_z,h x horizon_days",
             {
                 "pue": inp.pue,
                 "pue_source": inp.pue_source,
@@ -344,9 +340,7 @@ def what_if(
     zone_opts: Sequence[tuple[str, tuple[tuple[ZoneIntensity, float], ...]]] = (
         [(name, ((z, 1.0),)) for name, z in zones.items()] if zones else [("base", base.zones)]
     )
-    cad_opts: list[float | None] = (
-        list(cadences_days) if cadences_days is not None else [base.retrain_every_days]
-    )
+    cad_opts: list[float | None] = list(cadences_days) if cadences_days is not None else [base.retrain_every_days]
     rows: list[dict[str, Any]] = []
     for zname, zs in zone_opts:
         for cad in cad_opts:

@@ -35,9 +35,7 @@ reg_versions = sa.Table(
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column(
-        "lineage", sa.JSON, nullable=False, comment="{search: [span ids], training: [...], retraining: [...]}"
-    ),
+    sa.Column("lineage", sa.JSON, nullable=False, comment="{search: [span ids], training: [...], retraining: [...]}"),
     sa.Column("card", sa.JSON, nullable=False, comment="carbon card"),
     sa.Column("artifact_uri", sa.Text, nullable=True),
 )
