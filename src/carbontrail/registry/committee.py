@@ -255,6 +255,10 @@ class Gate:
 
     def footprint(self, dep: Deployment) -> Footprint:
         """The projected footprint of a deployment from its version's carbon card and current factors."""
+        return project(self.footprint_inputs(dep))
+
+    def footprint_inputs(self, dep: Deployment) -> FootprintInputs:
+        """The :class:`FootprintInputs` of a deployment (for :func:`~carbontrail.registry.what_if`)."""
         mv = self.registry.version(dep.model, dep.version)
         card = mv.card
         spec = dep.spec
@@ -287,7 +291,7 @@ class Gate:
             retraining_provenance={"spans": rt.get("spans", [])},
             inference_provenance={"span_id": inf.get("span_id"), "methods": inf.get("methods")},
         )
-        return project(inputs)
+        return inputs
 
     def build_input(self, dep: Deployment) -> dict[str, Any]:
         """The policy input of a deployment: team, environment, model card facts, deployment, footprint."""
