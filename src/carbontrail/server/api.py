@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from carbontrail.errors import LedgerError
 from carbontrail.ledger.schema import spans as spans_table
+from carbontrail.provenance import digest
 from carbontrail.report import (
     GridMix,
     Instrument,
@@ -85,7 +86,20 @@ def ingest(
     rows = [_span_row(r, now) for r in records]
     stmt = st.ledger.insert_ignore(spans_table).returning(spans_table.c.span_id)
     with st.ledger.write() as conn:
-        inserted = len(conn.execute(stmt, rows).all())
+        new_ids = sorted(r[0] for r in conn.execute(stmt, rows).all())
+    inserted = len(new_ids)
+    if new_ids and st.gov is not None:
+        new = {r.span_id: r for r in records}
+        st.gov.audit.append(
+            "span-batch",
+            {
+                "by": p.name,
+                "count": inserted,
+                "span_ids": new_ids,
+                "digest": digest([[i, new[i].energy_j, new[i].emissions_g] for i in new_ids]),
+            },
+            at=now,
+        )
     st.metrics.ingested.labels("inserted").inc(inserted)
     st.metrics.ingested.labels("duplicate").inc(len(rows) - inserted)
     log.debug("ingest from %s: %d received, %d new", p.name, len(rows), inserted)
@@ -142,9 +156,7 @@ def get_span(
         return problem(404, str(exc), slug="not-found")
 
 
-def _period(
-    st: AppState, since: datetime | None, until: datetime | None
-) -> tuple[datetime, datetime] | Response:
+def _period(st: AppState, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime] | Response:
     end = until or st.clock()
     start = since or end - timedelta(days=30)
     if start.tzinfo is None or end.tzinfo is None:
@@ -157,9 +169,7 @@ def _period(
 def _respond(text: str, fmt: str, report_id: str) -> Response:
     ext = {"codecarbon": "csv"}.get(fmt, fmt)
     name = "emissions.csv" if fmt == "codecarbon" else f"carbontrail-report-{report_id}.{ext}"
-    return Response(
-        text, media_type=MEDIA[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'}
-    )
+    return Response(text, media_type=MEDIA[fmt], headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @router.get("/reports", tags=["reports"], responses={200: {"content": {m: {} for m in MEDIA.values()}}})
@@ -196,9 +206,7 @@ def get_report(
 
 
 @router.post("/reports", tags=["reports"], responses={200: {"content": {m: {} for m in MEDIA.values()}}})
-def post_report(
-    req: ReportRequest, st: AppState = Depends(state), _: Principal = Depends(require("read"))
-) -> Response:
+def post_report(req: ReportRequest, st: AppState = Depends(state), _: Principal = Depends(require("read"))) -> Response:
     """A report with the caller's inputs: instruments (certificates, PPAs), residual and grid mix, SCI."""
     if req.period_end <= req.period_start:
         return problem(422, "period_end must be after period_start")

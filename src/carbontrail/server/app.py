@@ -84,10 +84,12 @@ def create_app(
         return response
 
     from carbontrail.server.api import metrics_response, router
+    from carbontrail.server.api_areas import router as areas_router
     from carbontrail.server.dashboard import router as ui_router
     from carbontrail.server.dashboard import static_app
 
     app.include_router(router)
+    app.include_router(areas_router)
     app.include_router(ui_router)
     app.mount("/static", static_app(), name="static")
 

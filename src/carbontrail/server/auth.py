@@ -38,9 +38,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset({"read"}),
     "submitter": frozenset({"read", "deploy:request"}),
     "committee": frozenset({"read", "deploy:decide"}),
-    "admin": frozenset(
-        {"read", "spans:write", "deploy:request", "deploy:decide", "tokens:admin", "audit:write"}
-    ),
+    "admin": frozenset({"read", "spans:write", "deploy:request", "deploy:decide", "tokens:admin", "audit:write"}),
 }
 
 
@@ -112,11 +110,7 @@ class TokenStore:
                     api_tokens.c.name, api_tokens.c.role, api_tokens.c.secret_sha256, api_tokens.c.revoked_at
                 ).where(api_tokens.c.token_id == token_id)
             ).first()
-        if (
-            row is None
-            or row.revoked_at is not None
-            or not hmac.compare_digest(row.secret_sha256, _sha(secret))
-        ):
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_sha256, _sha(secret)):
             return None
         p = Principal(token_id, row.name, row.role)
         with self._lock:

@@ -373,16 +373,6 @@ def committee(request: Request) -> Response:
         actions = []
         if can and r["open"]:
             base = f"/ui/committee/{r['id']}"
-            actions = [
-                {
-                    "action": base + "/approve",
-                    "name": "approve",
-                    "label": "Approve",
-                    "cls": "",
-                    "comment": True,
-                },
-                {"action": base + "/veto", "name": "veto", "label": "Veto", "cls": "danger", "comment": True},
-            ]
             if r["status"] == "vetoed":
                 actions = [
                     {
@@ -391,7 +381,12 @@ def committee(request: Request) -> Response:
                         "label": "Override veto",
                         "cls": "secondary",
                         "justification": True,
-                    }
+                    },
+                ]
+            else:
+                actions = [
+                    {"action": base + "/approve", "name": "approve", "label": "Approve", "cls": ""},
+                    {"action": base + "/veto", "name": "veto", "label": "Veto", "cls": "danger", "comment": True},
                 ]
         rows.append(
             {
@@ -578,6 +573,4 @@ def spans_page(request: Request) -> Response:
             "empty": "No spans recorded yet.",
         }
     ]
-    return _page(
-        request, "generic.html", p, "/ui/spans", "Spans", charts=[], tables=tables, empties=[], intro=""
-    )
+    return _page(request, "generic.html", p, "/ui/spans", "Spans", charts=[], tables=tables, empties=[], intro="")

@@ -17,9 +17,7 @@ from carbontrail.server.metrics import AppMetrics
 __all__ = ["COOKIE", "AppState", "require", "state"]
 
 COOKIE = "ct_token"
-bearer = HTTPBearer(
-    auto_error=False, description="API token `ct_<id>_<secret>` (carbontrail serve token create)"
-)
+bearer = HTTPBearer(auto_error=False, description="API token `ct_<id>_<secret>` (carbontrail serve token create)")
 
 
 @dataclass
@@ -32,6 +30,7 @@ class AppState:
     metrics: AppMetrics
     clock: Callable[[], datetime]
     owns_ledger: bool
+    gov: Any = None
 
 
 def state(request: Request) -> AppState:

@@ -41,9 +41,7 @@ class LedgerCollector(Collector):
         )
         count = GaugeMetricFamily("carbontrail_spans", "Spans stored in the ledger")
         q = (
-            sa.select(
-                spans.c.kind, spans.c.zone, sa.func.sum(spans.c.energy_j), sa.func.sum(spans.c.emissions_g)
-            )
+            sa.select(spans.c.kind, spans.c.zone, sa.func.sum(spans.c.energy_j), sa.func.sum(spans.c.emissions_g))
             .where(spans.c.parent_id.is_(None))
             .group_by(spans.c.kind, spans.c.zone)
         )

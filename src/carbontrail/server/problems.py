@@ -124,6 +124,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem(
-            500, "internal error (logged on the server)", slug="internal-error", instance=request.url.path
-        )
+        return problem(500, "internal error (logged on the server)", slug="internal-error", instance=request.url.path)
