@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -59,9 +60,7 @@ def make_span(
         model=model,
         emissions_g=emissions_g,
         intensity_g_per_kwh=None if emissions_g is None else emissions_g / (energy_j / 3.6e6),
-        provenance=None
-        if emissions_g is None
-        else {"snapshot_id": "snap-1", "zone": zone, "uncertainty_rel": 0.1},
+        provenance=None if emissions_g is None else {"snapshot_id": "snap-1", "zone": zone, "uncertainty_rel": 0.1},
     )
 
 
@@ -88,3 +87,46 @@ def live(ledger_url, tmp_path) -> Iterator[Live]:
 @pytest.fixture
 def live_sqlite(sqlite_url, tmp_path) -> Iterator[Live]:
     yield from start_live(sqlite_url, tmp_path)
+
+
+POLICY = Path(__file__).resolve().parents[2] / "examples" / "policies" / "deploy-carbon.yaml"
+
+
+def seed_gov(live: Live) -> dict[str, str]:
+    """A model with a carbon card, committee members named as the test tokens, the example policy,
+    and two deployment requests: one vetoed by policy (DE, retraining every 2 days) and one needing
+    approval (DE, monthly retraining). Returns the request ids."""
+    from carbontrail.policy import Policy
+    from carbontrail.registry import DeploymentSpec, Gate
+
+    gov = live.app.state.ct.gov
+    reg = gov.registry
+    train = [make_span(7000 + i, energy_j=3.6e8, emissions_g=40_000.0, model="resnet-lite") for i in range(2)]
+    retrain = [make_span(7100, kind="retrain", energy_j=1.8e8, emissions_g=20_000.0, model="resnet-lite")]
+    live.ledger.add_spans([*train, *retrain])
+    reg.register_model("resnet-lite", team="vision")
+    mv = reg.register_version(
+        "resnet-lite",
+        lineage={"training": [s.span_id for s in train], "retraining": [retrain[0].span_id]},
+        hardware={"gpu": "A100"},
+        model_size_bytes=45_000_000,
+    )
+    reg.set_inference("resnet-lite", mv.version, {"measured": True, "energy_j_per_1k": 720.0, "uncertainty_rel": 0.1})
+    gate = Gate(reg, Policy.load(POLICY), gov.audit, gov.intensity, clock=gov.clock)
+    gate.add_member("admin-user", "admin")
+    gate.add_member("submitter-user", "submitter", by="admin-user")
+    for m in ("committee-user", "committee-2", "committee-3"):
+        gate.add_member(m, "member", by="admin-user")
+    gate.activate_policy(by="admin-user")
+    dirty = DeploymentSpec("production", {"DE": 1.0}, 1e8, horizon_days=365.0, retrain_every_days=2.0, pue=1.2)
+    d1 = reg.create_deployment("resnet-lite", 1, dirty, by="submitter-user")
+    d2 = reg.create_deployment("resnet-lite", 1, replace(dirty, retrain_every_days=30.0), by="submitter-user")
+    vetoed = gate.request(d1.deployment_id, submitter="submitter-user")
+    pending = gate.request(d2.deployment_id, submitter="submitter-user")
+    assert (vetoed.status, pending.status) == ("vetoed", "pending-approval"), (vetoed.status, pending.status)
+    return {
+        "vetoed": vetoed.request_id,
+        "pending": pending.request_id,
+        "d_vetoed": d1.deployment_id,
+        "d_pending": d2.deployment_id,
+    }

@@ -162,9 +162,7 @@ def test_reports_in_every_format_and_with_instruments(live):
     assert m["sci"][0]["sci"]["value"] == pytest.approx(1200.0 / 4)
     bad = httpx.get(f"{live.url}/api/v1/reports", params={"since": "2026-03-10T00:00:00"}, headers=h)
     assert bad.status_code == 422 and bad.headers["content-type"] == PROBLEM
-    inv = httpx.post(
-        f"{live.url}/api/v1/reports", json={**body, "period_end": "2026-02-01T00:00:00Z"}, headers=h
-    )
+    inv = httpx.post(f"{live.url}/api/v1/reports", json={**body, "period_end": "2026-02-01T00:00:00Z"}, headers=h)
     assert inv.status_code == 422
 
 
@@ -188,9 +186,7 @@ def test_metrics_reflect_the_ledger(live):
     assert emis == [pytest.approx(5.0)]
     assert [s.value for s in fams["carbontrail_spans"].samples] == [6.0]
     ingested = {
-        s.labels["result"]: s.value
-        for s in fams["carbontrail_ingest_spans"].samples
-        if s.name.endswith("_total")
+        s.labels["result"]: s.value for s in fams["carbontrail_ingest_spans"].samples if s.name.endswith("_total")
     }
     assert ingested["inserted"] == 6.0
 

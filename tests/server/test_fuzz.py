@@ -30,9 +30,7 @@ def test_no_server_errors_on_any_operation(sqlite_url, tmp_path):
             )
             def run(case):
                 tried[case.operation.label] = tried.get(case.operation.label, 0) + 1
-                case.call_and_validate(
-                    base_url=live.url, headers=live.headers("admin"), checks=[not_a_server_error]
-                )
+                case.call_and_validate(base_url=live.url, headers=live.headers("admin"), checks=[not_a_server_error])
 
             run()
         assert all(n >= 1 for n in tried.values()) and len(tried) == len(ops)

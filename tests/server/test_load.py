@@ -37,8 +37,7 @@ def test_fifty_concurrent_clients_lose_and_duplicate_nothing(live, tmp_path):
                     assert res.pending_batches == 0
                 # every client re-sends its first batch, and a span of its neighbour
                 res = c.send(
-                    [make_span(base + i) for i in range(PER_BATCH)]
-                    + [make_span(((k + 1) % CLIENTS) * 10_000)],
+                    [make_span(base + i) for i in range(PER_BATCH)] + [make_span(((k + 1) % CLIENTS) * 10_000)],
                     wait_s=30,
                 )
                 inserted[k] += res.inserted

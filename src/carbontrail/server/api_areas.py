@@ -55,6 +55,9 @@ def grid_intensity(
         return problem(422, "since/until must carry a timezone")
     if not timedelta(0) < end - start <= timedelta(days=31):
         return problem(422, "the window must be positive and at most 31 days")
+    from carbontrail.grid.zones import lookup
+
+    lookup(zone)  # an unknown zone is a 404, not a fallback failure
     chain = FallbackChain([settings_series(st.settings), StaticFactors()])
     s = chain.history(zone, start.timestamp(), end.timestamp())
     return {

@@ -48,13 +48,17 @@ def create_app(
     settings = settings or load_settings()
     owns = ledger is None
     led = ledger if ledger is not None else Ledger.open(settings=settings)
+    from carbontrail.server.gov import Governance
+
+    now = clock or _utcnow
     st = AppState(
         settings=settings,
         ledger=led,
         tokens=TokenStore(led),
         metrics=AppMetrics(led),
-        clock=clock or _utcnow,
+        clock=now,
         owns_ledger=owns,
+        gov=Governance(settings, led, now),
     )
 
     @asynccontextmanager

@@ -38,7 +38,9 @@ _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
 
 def status_for(exc: Exception) -> tuple[int, str]:
     """HTTP status and problem type slug for a carbontrail error."""
-    if isinstance(exc, E.RegistryError) and "unknown" in str(exc).lower():
+    if isinstance(exc, E.RegistryError) and str(exc).startswith(
+        ("no model ", "no version ", "no deployment ", "no deployment request ")
+    ):
         return 404, "not-found"
     for cls, status, slug in _STATUS:
         if isinstance(exc, cls):
