@@ -22,7 +22,7 @@ def test_no_server_errors_on_any_operation(sqlite_url, tmp_path):
 
             @given(case=op.as_strategy())
             @settings(
-                max_examples=25,
+                max_examples=10,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
                 derandomize=True,
