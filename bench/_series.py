@@ -60,9 +60,5 @@ def load(zone: str) -> IntensitySeries:
     good = np.isfinite(out)
     filled = ~good
     out = np.interp(np.arange(n), np.flatnonzero(good), out[good])
-    prov = IntensityProvenance(
-        zone=zone, source="series", dataset=folder, vintage=folder[-4:], resolution_s=step
-    )
-    return IntensitySeries(
-        start_s=float(start), step_s=step, values_g_per_kwh=out, provenance=prov, filled=filled
-    )
+    prov = IntensityProvenance(zone=zone, source="series", dataset=folder, vintage=folder[-4:], resolution_s=step)
+    return IntensitySeries(start_s=float(start), step_s=step, values_g_per_kwh=out, provenance=prov, filled=filled)

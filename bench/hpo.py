@@ -116,14 +116,17 @@ def measure(model: str, power_per_core_w: float) -> dict[str, Any]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"hpo_table_{model}.json"
     table: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    table.setdefault("meta", {
-        "model": model,
-        "method": "cpu-time-model",
-        "power_per_core_w": power_per_core_w,
-        "cv": "StratifiedKFold(3, shuffle=True, random_state=0)",
-        "dataset": "sklearn.datasets.load_digits",
-        "grid": GRIDS[model],
-    })
+    table.setdefault(
+        "meta",
+        {
+            "model": model,
+            "method": "cpu-time-model",
+            "power_per_core_w": power_per_core_w,
+            "cv": "StratifiedKFold(3, shuffle=True, random_state=0)",
+            "dataset": "sklearn.datasets.load_digits",
+            "grid": GRIDS[model],
+        },
+    )
     rows: dict[str, Any] = table.setdefault("rows", {})
     cfgs = grid_configs(GRIDS[model])
     with threadpool_limits(limits=1):
@@ -147,7 +150,6 @@ def measure(model: str, power_per_core_w: float) -> dict[str, Any]:
             os.replace(tmp, path)
             print(f"{model} {i + 1}/{len(cfgs)} acc={acc:.4f} cpu={c1 - c0:.2f}s", file=sys.stderr)
     return table
-
 
 
 # -- replay --------------------------------------------------------------------------------------
@@ -182,8 +184,16 @@ class _Replay:
         return float(row["accuracy"])
 
 
-def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota_j: float, target: float,
-                workdir: Path, stop_at_target: bool) -> dict[str, Any]:
+def replay_once(
+    model: str,
+    table: dict[str, Any],
+    method: str,
+    seed: int,
+    quota_j: float,
+    target: float,
+    workdir: Path,
+    stop_at_target: bool,
+) -> dict[str, Any]:
     import optuna
 
     from carbontrail.hpo import optimize
@@ -202,9 +212,17 @@ def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota
 
     ledger = f"sqlite:///{workdir / f'{model}-{method}-{seed}-{int(stop_at_target)}.db'}"
     res = optimize(
-        _Replay(table["rows"]), GRIDS[model], quota=f"{quota_j} J", ledger=ledger, sampler=method, seed=seed,
-        measure=FakeTrialMeasure(), stop_when=stop_when, max_cached_in_row=300,
-        initial_reservation_j=quota_j / 20, n_workers=1,
+        _Replay(table["rows"]),
+        GRIDS[model],
+        quota=f"{quota_j} J",
+        ledger=ledger,
+        sampler=method,
+        seed=seed,
+        measure=FakeTrialMeasure(),
+        stop_when=stop_when,
+        max_cached_in_row=300,
+        initial_reservation_j=quota_j / 20,
+        n_workers=1,
     )
     spent = 0.0
     for t in sorted(res.study.get_trials(deepcopy=False), key=lambda t: t.number):
@@ -236,15 +254,17 @@ def replay(seeds: int) -> dict[str, Any]:
         target = best - 0.002  # best accuracy minus 0.2 percentage points
         n_ok = sum(r["accuracy"] >= target for r in rows)
         quota10 = 0.1 * grid_j
-        print(f"\n{model}: {len(table['rows'])} configs, grid energy {grid_j:.1f} J, best acc {best:.4f}, "
-              f"target {target:.4f} ({n_ok} configs reach it), quota 10% = {quota10:.1f} J")
+        print(
+            f"\n{model}: {len(table['rows'])} configs, grid energy {grid_j:.1f} J, best acc {best:.4f}, "
+            f"target {target:.4f} ({n_ok} configs reach it), quota 10% = {quota10:.1f} J"
+        )
         res_m: dict[str, Any] = {"grid_j": grid_j, "best": best, "target": target, "methods": {}}
         with tempfile.TemporaryDirectory() as tmp:
             for method in ("random", "tpe", "cost-aware"):
-                runs_free = [replay_once(model, table, method, s, grid_j, target, Path(tmp), True)
-                             for s in range(seeds)]
-                runs_q = [replay_once(model, table, method, s, quota10, target, Path(tmp), False)
-                          for s in range(seeds)]
+                runs_free = [
+                    replay_once(model, table, method, s, grid_j, target, Path(tmp), True) for s in range(seeds)
+                ]
+                runs_q = [replay_once(model, table, method, s, quota10, target, Path(tmp), False) for s in range(seeds)]
                 med = statistics.median(r["energy_to_target_j"] for r in runs_free)
                 succ = sum(r["reached"] for r in runs_q) / seeds
                 over = max(r["overshoot_j"] for r in runs_q + runs_free)
@@ -257,10 +277,12 @@ def replay(seeds: int) -> dict[str, Any]:
                     "max_spent_over_quota": spent_max,
                     "median_trials_run": statistics.median(r["n_run"] for r in runs_free),
                 }
-                print(f"  {method:10s} median energy to target {med:8.1f} J  = grid/{grid_j / med:5.1f}"
-                      f"   success within 10% quota {succ:4.0%}   overshoot {over:.3g} J"
-                      f"   max spent/quota {spent_max:.3f}"
-                      f"   median trials {res_m['methods'][method]['median_trials_run']}")
+                print(
+                    f"  {method:10s} median energy to target {med:8.1f} J  = grid/{grid_j / med:5.1f}"
+                    f"   success within 10% quota {succ:4.0%}   overshoot {over:.3g} J"
+                    f"   max spent/quota {spent_max:.3f}"
+                    f"   median trials {res_m['methods'][method]['median_trials_run']}"
+                )
         print(f"  {'grid':10s} energy {grid_j:8.1f} J (every configuration once)")
         out[model] = res_m
     (RESULTS / "hpo_replay.json").write_text(json.dumps(out, indent=1))
@@ -295,9 +317,17 @@ def _live_objective(ctx: Any) -> float:
 
     x, y = load_digits(return_X_y=True)
     p = ctx.params
-    model = make_pipeline(StandardScaler(), MLPClassifier(
-        hidden_layer_sizes=(int(p["hidden"]),), alpha=p["alpha"], learning_rate_init=p["learning_rate_init"],
-        max_iter=int(p["max_iter"]), batch_size=int(p["batch_size"]), random_state=0))
+    model = make_pipeline(
+        StandardScaler(),
+        MLPClassifier(
+            hidden_layer_sizes=(int(p["hidden"]),),
+            alpha=p["alpha"],
+            learning_rate_init=p["learning_rate_init"],
+            max_iter=int(p["max_iter"]),
+            batch_size=int(p["batch_size"]),
+            random_state=0,
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(cross_val_score(model, x, y, cv=StratifiedKFold(3, shuffle=True, random_state=0)).mean())
@@ -326,28 +356,48 @@ def live(quota: str, power_per_core_w: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
         led = Ledger.open(f"sqlite:///{tmp}/ledger.db")
         settings = load_settings(home=tmp)
-        tracker = Tracker(settings, meters=MeterSet([ProcessCpuMeter(power_per_core_w).meter]), ledger=led,
-                          attribute=lambda recs: list(recs))
+        tracker = Tracker(
+            settings,
+            meters=MeterSet([ProcessCpuMeter(power_per_core_w).meter]),
+            ledger=led,
+            attribute=lambda recs: list(recs),
+        )
         t0 = time.perf_counter()
-        res = optimize(_live_objective, space, quota=quota, ledger=led, measure=TrackMeasure(tracker),
-                       sampler="cost-aware", seed=0, initial_reservation_j=20.0)
+        res = optimize(
+            _live_objective,
+            space,
+            quota=quota,
+            ledger=led,
+            measure=TrackMeasure(tracker),
+            sampler="cost-aware",
+            seed=0,
+            initial_reservation_j=20.0,
+        )
         wall = time.perf_counter() - t0
         spans = led.spans(kind="hpo-trial")
         acc = res.account
         energies = sorted(s.energy_j for s in spans)
         out = {
-            "quota_j": acc.quota.limit, "spent_j": acc.spent_j, "sampler_j": acc.sampler_j,
-            "overshoot_j": acc.overshoot, "counts": acc.counts, "best_accuracy": res.best_value,
-            "best_params": res.best_params, "n_spans": len(spans), "wall_s": wall,
+            "quota_j": acc.quota.limit,
+            "spent_j": acc.spent_j,
+            "sampler_j": acc.sampler_j,
+            "overshoot_j": acc.overshoot,
+            "counts": acc.counts,
+            "best_accuracy": res.best_value,
+            "best_params": res.best_params,
+            "n_spans": len(spans),
+            "wall_s": wall,
             "trial_energy_min_j": energies[0] if energies else None,
             "trial_energy_max_j": energies[-1] if energies else None,
         }
         tracker.close()
         led.close()
-    print(f"\nlive: quota {out['quota_j']:.0f} J, spent {out['spent_j']:.1f} J (sampler {out['sampler_j']:.2f} J), "
-          f"overshoot {out['overshoot_j']:.3g} J, {out['n_spans']} hpo-trial spans in the ledger, "
-          f"trial energy {out['trial_energy_min_j']:.2f}..{out['trial_energy_max_j']:.2f} J, "
-          f"best acc {out['best_accuracy']:.4f}, counts {out['counts']}, {wall:.0f} s")
+    print(
+        f"\nlive: quota {out['quota_j']:.0f} J, spent {out['spent_j']:.1f} J (sampler {out['sampler_j']:.2f} J), "
+        f"overshoot {out['overshoot_j']:.3g} J, {out['n_spans']} hpo-trial spans in the ledger, "
+        f"trial energy {out['trial_energy_min_j']:.2f}..{out['trial_energy_max_j']:.2f} J, "
+        f"best acc {out['best_accuracy']:.4f}, counts {out['counts']}, {wall:.0f} s"
+    )
     (RESULTS / "hpo_live.json").write_text(json.dumps(out, indent=1, default=str))
     return out
 
@@ -365,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     lv.add_argument("--power-per-core-w", type=float, default=10.0)
     args = ap.parse_args(argv)
     if args.cmd == "measure":
-        for model in (["hgb", "mlp"] if args.model == "both" else [args.model]):
+        for model in ["hgb", "mlp"] if args.model == "both" else [args.model]:
             measure(model, args.power_per_core_w)
     elif args.cmd == "replay":
         replay(args.seeds)

@@ -85,21 +85,22 @@ def ingest(
     now = st.clock()
     rows = [_span_row(r, now) for r in records]
     stmt = st.ledger.insert_ignore(spans_table).returning(spans_table.c.span_id)
-    with st.ledger.write() as conn:
-        new_ids = sorted(r[0] for r in conn.execute(stmt, rows).all())
-    inserted = len(new_ids)
-    if new_ids and st.gov is not None:
-        new = {r.span_id: r for r in records}
-        st.gov.audit.append(
-            "span-batch",
-            {
-                "by": p.name,
-                "count": inserted,
-                "span_ids": new_ids,
-                "digest": digest([[i, new[i].energy_j, new[i].emissions_g] for i in new_ids]),
-            },
-            at=now,
-        )
+    with st.writing():
+        with st.ledger.write() as conn:
+            new_ids = sorted(r[0] for r in conn.execute(stmt, rows).all())
+        inserted = len(new_ids)
+        if new_ids and st.gov is not None:
+            new = {r.span_id: r for r in records}
+            st.gov.audit.append(
+                "span-batch",
+                {
+                    "by": p.name,
+                    "count": inserted,
+                    "span_ids": new_ids,
+                    "digest": digest([[i, new[i].energy_j, new[i].emissions_g] for i in new_ids]),
+                },
+                at=now,
+            )
     st.metrics.ingested.labels("inserted").inc(inserted)
     st.metrics.ingested.labels("duplicate").inc(len(rows) - inserted)
     log.debug("ingest from %s: %d received, %d new", p.name, len(rows), inserted)

@@ -152,7 +152,8 @@ def submit_request(
     deployment_id: RequestId, st: AppState = Depends(state), p: Principal = Depends(require("deploy:request"))
 ) -> dict[str, Any]:
     """Submit a deployment to the gate as the token's holder: it is evaluated at once."""
-    return st.gov.gate().request(deployment_id, submitter=p.name).to_dict()  # type: ignore[no-any-return]
+    with st.writing():
+        return st.gov.gate().request(deployment_id, submitter=p.name).to_dict()  # type: ignore[no-any-return]
 
 
 @router.post("/deployments/requests/{request_id}/{action}", tags=["committee"], responses=NOT_FOUND)
@@ -165,12 +166,13 @@ def act_on_request(
 ) -> dict[str, Any]:
     """Approve, veto (with a reason) or override a veto (with a written justification) as a committee member."""
     gate = st.gov.gate()
-    if action == "approve":
-        r = gate.approve(request_id, p.name)
-    elif action == "veto":
-        r = gate.veto(request_id, p.name, body.reason)
-    else:
-        r = gate.override(request_id, p.name, body.justification)
+    with st.writing():
+        if action == "approve":
+            r = gate.approve(request_id, p.name)
+        elif action == "veto":
+            r = gate.veto(request_id, p.name, body.reason)
+        else:
+            r = gate.override(request_id, p.name, body.justification)
     return r.to_dict()  # type: ignore[no-any-return]
 
 
@@ -179,7 +181,8 @@ def deployment_allowed(
     deployment_id: RequestId, st: AppState = Depends(state), _: Principal = Depends(require("read"))
 ) -> dict[str, Any]:
     """The gate decision for CI: may this deployment go live now (re-evaluated against current inputs)?"""
-    ok, req = st.gov.gate().allowed(deployment_id)
+    with st.writing():
+        ok, req = st.gov.gate().allowed(deployment_id)
     return {"deployment_id": deployment_id, "allowed": ok, "request": None if req is None else req.to_dict()}
 
 
@@ -210,5 +213,6 @@ def audit_checkpoints(st: AppState = Depends(state), _: Principal = Depends(requ
 @router.post("/audit/checkpoint", tags=["audit"], responses=NOT_FOUND)
 def audit_checkpoint(st: AppState = Depends(state), _: Principal = Depends(require("audit:write"))) -> Any:
     """Sign a checkpoint over the entries appended since the last one (admin)."""
-    cp = st.gov.audit.checkpoint()
+    with st.writing():
+        cp = st.gov.audit.checkpoint()
     return None if cp is None else cp.to_dict()

@@ -6,13 +6,14 @@ app, so tests and processes can hold several apps side by side.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.responses import RedirectResponse, Response
 
 from carbontrail import __version__
@@ -27,6 +28,34 @@ __all__ = ["create_app"]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class _MetricsMiddleware:
+    """Pure ASGI middleware: request count and latency per route template (low cardinality)."""
+
+    def __init__(self, app: Any, metrics: AppMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def _send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "(unmatched)")
+            self.metrics.latency.labels(scope["method"], path).observe(time.perf_counter() - t0)
+            self.metrics.requests.labels(scope["method"], path, str(status[0])).inc()
 
 
 def create_app(
@@ -59,6 +88,7 @@ def create_app(
         clock=now,
         owns_ledger=owns,
         gov=Governance(settings, led, now),
+        write_lock=threading.Lock() if led.dialect == "sqlite" else None,
     )
 
     @asynccontextmanager
@@ -77,15 +107,7 @@ def create_app(
     app.state.ct = st
     install_problem_handlers(app)
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Any) -> Response:
-        t0 = time.perf_counter()
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "(unmatched)")
-        st.metrics.latency.labels(request.method, path).observe(time.perf_counter() - t0)
-        st.metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        return response
+    app.add_middleware(_MetricsMiddleware, metrics=st.metrics)
 
     from carbontrail.server.api import metrics_response, router
     from carbontrail.server.api_areas import router as areas_router

@@ -31,6 +31,15 @@ class AppState:
     clock: Callable[[], datetime]
     owns_ledger: bool
     gov: Any = None
+    #: serialises this process's write transactions on SQLite (one writer at a time anyway), so that
+    #: concurrent requests queue in order instead of sleeping in SQLite's busy handler
+    write_lock: Any = None
+
+    def writing(self) -> Any:
+        """A context manager held around a request's ledger writes (a no-op on PostgreSQL)."""
+        import contextlib
+
+        return self.write_lock if self.write_lock is not None else contextlib.nullcontext()
 
 
 def state(request: Request) -> AppState:

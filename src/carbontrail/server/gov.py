@@ -38,19 +38,30 @@ class Governance:
         self.audit = AuditLog(ledger, signing_key=key, clock=clock)
         self.registry = Registry(ledger, audit=self.audit, clock=clock)
         self._policy: Any = None
+        self._policy_checked = -1e9
         self._factors: Any = None
+
+    #: how long the active policy is reused before the ledger is asked again (seconds)
+    POLICY_TTL_S = 1.0
 
     def active_policy(self) -> Any:
         """The active :class:`~carbontrail.policy.Policy`, or ``None`` when none was activated."""
+        import time
+
         from carbontrail.policy import Policy
         from carbontrail.registry.tables import gov_policies
 
+        now = time.monotonic()
+        if self._policy is not None and now - self._policy_checked < self.POLICY_TTL_S:
+            return self._policy
         with self.ledger.engine.connect() as conn:
             row = conn.execute(gov_policies.select().where(gov_policies.c.active.is_(True))).one_or_none()
         if row is None:
+            self._policy = None
             return None
         if self._policy is None or self._policy.digest != row.policy_digest:
             self._policy = Policy.from_text(row.source, file=f"<active policy {row.policy_digest[:12]}>")
+        self._policy_checked = now
         return self._policy
 
     def intensity(self, zone: str) -> Any:

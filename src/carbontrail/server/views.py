@@ -200,14 +200,15 @@ def committee_act(st: AppState, p: Principal, request_id: str, action: str, form
         raise LookupError("the committee workflow is not installed")
     gate = st.gov.gate()
     text = form.get("comment", "").strip() or form.get("justification", "").strip()
-    if action == "approve":
-        r = gate.approve(request_id, p.name)
-    elif action == "veto":
-        r = gate.veto(request_id, p.name, text)
-    elif action == "override":
-        r = gate.override(request_id, p.name, text)
-    else:
-        raise LookupError(f"unknown action {action!r}")
+    with st.writing():
+        if action == "approve":
+            r = gate.approve(request_id, p.name)
+        elif action == "veto":
+            r = gate.veto(request_id, p.name, text)
+        elif action == "override":
+            r = gate.override(request_id, p.name, text)
+        else:
+            raise LookupError(f"unknown action {action!r}")
     return f"{action} recorded by {p.name}: request {request_id} is now {r.status}"
 
 
