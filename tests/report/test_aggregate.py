@@ -151,7 +151,7 @@ def test_sci_ai_act_csrd_schedule_hpo_audit(sample_spans):
     assert s["realised_saving_rel"] == pytest.approx(0.2)
     assert s["expected_saving_g"] == pytest.approx(40.0)
     assert rep.hpo[0]["used_rel"] == pytest.approx(0.25)
-    assert rep.audit["checkpoint_id"] == "cp-7" and rep.audit["status"] == "verified"
+    assert rep.audit["checkpoint_id"] == "cp-7" and rep.audit["status"] == "chain verified"
 
 
 def test_csrd_mix_unavailable_without_grid_data(sample_spans):

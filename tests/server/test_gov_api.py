@@ -47,6 +47,10 @@ def test_committee_workflow_over_http(live):
     assert httpx.post(f"{url}/api/v1/audit/checkpoint", headers=live.headers("viewer")).status_code == 403
     cp = httpx.post(f"{url}/api/v1/audit/checkpoint", headers=live.headers("admin")).json()
     assert cp["tree_size"] == audit["entries"]
+    # reports are tied to the latest signed checkpoint, after verifying the chain
+    rep = httpx.get(f"{url}/api/v1/reports", params={"format": "json"}, headers=live.headers("viewer")).json()
+    assert rep["audit"]["checkpoint_id"] == f"checkpoint@{cp['tree_size']}"
+    assert rep["audit"]["root_hash"] == cp["root"] and rep["audit"]["status"] == "chain verified"
 
 
 def test_policy_decisions_registry_and_ingest_audit(live_sqlite):

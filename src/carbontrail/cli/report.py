@@ -12,9 +12,7 @@ import typer
 from carbontrail.cli.common import cli_errors, err, open_ledger, settings
 from carbontrail.errors import ConfigError
 
-app = typer.Typer(
-    help="Reports: lifecycle, GHG Scope 2, SCI, EU AI Act, CSRD E1; emissions.csv.", no_args_is_help=True
-)
+app = typer.Typer(help="Reports: lifecycle, GHG Scope 2, SCI, EU AI Act, CSRD E1; emissions.csv.", no_args_is_help=True)
 
 
 def _when(text: str | None, default: datetime) -> datetime:
@@ -23,9 +21,7 @@ def _when(text: str | None, default: datetime) -> datetime:
     try:
         t = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(
-            f"cannot parse time {text!r} (ISO 8601, e.g. 2026-01-01 or 2026-01-01T00:00Z)"
-        ) from exc
+        raise ConfigError(f"cannot parse time {text!r} (ISO 8601, e.g. 2026-01-01 or 2026-01-01T00:00Z)") from exc
     return t.replace(tzinfo=UTC) if t.tzinfo is None and len(text) == 10 else t
 
 
@@ -79,9 +75,7 @@ def _options(path: Path | None, models: list[str]) -> Any:
             for s in data.get("sci", [])
         ]
         opts.ai_act_models += [str(m) for m in data.get("ai_act_models", [])]
-        opts.training_compute_flops = {
-            str(k): float(v) for k, v in (data.get("training_compute_flops") or {}).items()
-        }
+        opts.training_compute_flops = {str(k): float(v) for k, v in (data.get("training_compute_flops") or {}).items()}
         opts.organisation = str(data.get("organisation", ""))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: bad report inputs: {exc!r}") from exc
@@ -94,9 +88,7 @@ def build(
     until: str = typer.Option(None, "--until", help="period end, exclusive (default now)"),
     fmt: str = typer.Option("html", "--format", "-f", help="json, csv, md or html"),
     out: Path = typer.Option(None, "--out", "-o", help="write here instead of stdout"),
-    inputs: Path = typer.Option(
-        None, "--inputs", help="YAML/JSON: instruments, residual_mix, grid_mix, sci, ..."
-    ),
+    inputs: Path = typer.Option(None, "--inputs", help="YAML/JSON: instruments, residual_mix, grid_mix, sci, ..."),
     model: list[str] = typer.Option([], "--model", help="add EU AI Act rows for this model (repeatable)"),
     url: str = typer.Option(None, "--url", help="ledger URL (default: settings)"),
 ) -> None:
@@ -113,6 +105,7 @@ def build(
             period_end=end,
             generated_at=now,
             options=_options(inputs, model),
+            verify_audit=True,
         )
         text = render(rep, fmt)
         if out:

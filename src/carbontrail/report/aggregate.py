@@ -759,5 +759,7 @@ def _audit_dict(a: AuditAnchor | None) -> dict[str, Any]:
         "root_hash": a.root_hash,
         "signed_at": a.signed_at.isoformat() if a.signed_at else None,
         "verified": a.verified,
-        "status": "verified" if a.verified else "CHAIN DOES NOT VERIFY",
+        "status": "chain verified"
+        if a.verified
+        else ("chain not verified in this view" if a.verified is None else "CHAIN DOES NOT VERIFY"),
     }

@@ -18,10 +18,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from carbontrail.report.aggregate import Report, build_report
-from carbontrail.report.model import GridMix, QuotaUse, ReportOptions, ScheduleOutcome
+from carbontrail.report.model import AuditAnchor, GridMix, QuotaUse, ReportOptions, ScheduleOutcome
 from carbontrail.span import SpanRecord
 
-__all__ = ["grid_mix_for", "load_period_spans", "quota_uses", "report_from_ledger", "schedule_outcomes"]
+__all__ = [
+    "audit_anchor",
+    "grid_mix_for",
+    "load_period_spans",
+    "quota_uses",
+    "report_from_ledger",
+    "schedule_outcomes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +103,31 @@ def quota_uses(ledger: Any) -> list[QuotaUse]:
     ]
 
 
+def audit_anchor(ledger: Any, *, verify: bool = False) -> AuditAnchor | None:
+    """The latest signed audit checkpoint (``None`` without one or without the audit area).
+
+    With ``verify`` the whole chain is verified first (entries, checkpoints, signatures); this reads
+    every entry, so dashboards leave it to the audit page.
+    """
+    try:
+        from carbontrail.audit import AuditLog
+    except ImportError:
+        return None
+    log_ = AuditLog(ledger)
+    cps = log_.checkpoints()
+    if not cps:
+        return None
+    cp = cps[-1]
+    ok = log_.verify().ok if verify else None
+    return AuditAnchor(
+        checkpoint_id=f"checkpoint@{cp.tree_size}",
+        entries=cp.tree_size,
+        root_hash=cp.root,
+        signed_at=cp.at,
+        verified=ok,
+    )
+
+
 def grid_mix_for(zones: Iterable[str]) -> dict[str, GridMix]:
     """Generation mix (fossil, nuclear, renewable) of the country zones among ``zones``.
 
@@ -149,11 +181,13 @@ def report_from_ledger(
     generated_at: datetime,
     options: ReportOptions | None = None,
     include_areas: bool = True,
+    verify_audit: bool = False,
 ) -> Report:
     """Build the report of ``[period_start, period_end)`` from the ledger.
 
     With ``include_areas`` (default), scheduling outcomes, HPO quota accounts and the grid mix are
-    read from the ledger and bundled data unless ``options`` already gives them.
+    read from the ledger and bundled data unless ``options`` already gives them, and the report is
+    tied to the latest signed audit checkpoint (the chain verified first with ``verify_audit``).
     """
     spans = load_period_spans(ledger, period_start, period_end)
     opts = replace(options) if options is not None else ReportOptions()
@@ -164,6 +198,8 @@ def report_from_ledger(
             opts.quotas = quota_uses(ledger)
         if not opts.grid_mix:
             opts.grid_mix = grid_mix_for({s.zone for s in spans if s.zone})
+        if opts.audit is None:
+            opts.audit = audit_anchor(ledger, verify=verify_audit)
     log.debug("report over %d spans", len(spans))
     return build_report(
         spans, period_start=period_start, period_end=period_end, generated_at=generated_at, options=opts

@@ -207,14 +207,14 @@ class AuditAnchor:
         entries: number of chain entries it covers.
         root_hash: the Merkle root it signs.
         signed_at: when it was signed (tz-aware UTC).
-        verified: whether the chain verified when the report was built.
+        verified: whether the chain verified when the report was built (``None``: not checked).
     """
 
     checkpoint_id: str
     entries: int
     root_hash: str
     signed_at: datetime | None
-    verified: bool
+    verified: bool | None
 
 
 @dataclass(slots=True)

@@ -202,6 +202,7 @@ def get_report(
         period_end=end,
         generated_at=st.clock(),
         options=ReportOptions(ai_act_models=list(model)),
+        verify_audit=True,
     )
     return _respond(render(rep, format), format, rep.report_id)
 
@@ -241,6 +242,7 @@ def post_report(req: ReportRequest, st: AppState = Depends(state), _: Principal 
         period_end=req.period_end,
         generated_at=st.clock(),
         options=opts,
+        verify_audit=True,
     )
     return _respond(render(rep, req.format), req.format, rep.report_id)
 
