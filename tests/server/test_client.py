@@ -62,3 +62,49 @@ def test_rejected_batches_are_kept_aside_and_bad_tokens_keep_the_buffer(live_sql
         assert c.pending_spans() == 1  # kept for a later try with a proper token
     with pytest.raises(ValueError):
         IngestClient(live_sqlite.url, "t", buffer_dir=outbox, batch_size=5000)
+
+
+def test_retries_through_server_errors_until_the_server_recovers(live_sqlite, tmp_path):
+    """A loopback proxy answers 503 to the first requests, then forwards to the real server."""
+    import http.server
+    import threading
+
+    import httpx
+
+    failures = {"left": 3}
+
+    class Flaky(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                self.send_response(503)
+                self.send_header("Content-Type", "application/problem+json")
+                self.end_headers()
+                self.wfile.write(b'{"status": 503, "detail": "busy"}')
+                return
+            r = httpx.post(
+                f"{live_sqlite.url}{self.path}",
+                content=body,
+                headers={"Authorization": self.headers["Authorization"], "Content-Type": "application/json"},
+            )
+            self.send_response(r.status_code)
+            self.send_header("Content-Type", r.headers["content-type"])
+            self.end_headers()
+            self.wfile.write(r.content)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        with IngestClient(url, live_sqlite.tokens["ingest"], buffer_dir=tmp_path / "ob", batch_size=5) as c:
+            first = c.send([make_span(i) for i in range(10)])  # no waiting: the 503 leaves both batches
+            assert (first.sent_spans, first.pending_batches) == (0, 2)
+            res = c.flush(wait_s=20, backoff_s=0.05)  # retries with back-off through the remaining 503s
+            assert (res.sent_spans, res.inserted, res.pending_batches) == (10, 10, 0)
+        assert failures["left"] == 0 and live_sqlite.ledger.count_spans() == 10
+    finally:
+        srv.shutdown()
