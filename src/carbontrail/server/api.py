@@ -101,6 +101,9 @@ def ingest(
                 },
                 at=now,
             )
+    if new_ids and st.lineage is not None:
+        fresh = set(new_ids)
+        st.lineage.emit(r for r in records if r.span_id in fresh)
     st.metrics.ingested.labels("inserted").inc(inserted)
     st.metrics.ingested.labels("duplicate").inc(len(rows) - inserted)
     log.debug("ingest from %s: %d received, %d new", p.name, len(rows), inserted)

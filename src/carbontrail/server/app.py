@@ -91,9 +91,18 @@ def create_app(
         write_lock=threading.Lock() if led.dialect == "sqlite" else None,
     )
 
+    if settings.openlineage_url:
+        from carbontrail.server.lineage import LineageEmitter
+
+        st.lineage = LineageEmitter(
+            settings.openlineage_url, settings.openlineage_namespace, timeout_s=settings.provider_timeout_s
+        )
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        if st.lineage is not None:
+            st.lineage.close()
         if st.owns_ledger:
             st.ledger.close()
 

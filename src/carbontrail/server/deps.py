@@ -34,6 +34,8 @@ class AppState:
     #: serialises this process's write transactions on SQLite (one writer at a time anyway), so that
     #: concurrent requests queue in order instead of sleeping in SQLite's busy handler
     write_lock: Any = None
+    #: the OpenLineage emitter when ``settings.openlineage_url`` is set
+    lineage: Any = None
 
     def writing(self) -> Any:
         """A context manager held around a request's ledger writes (a no-op on PostgreSQL)."""
