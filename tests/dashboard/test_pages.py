@@ -28,8 +28,8 @@ def test_every_page_renders_with_charts(dash, browser):
     page.on("request", lambda r: requests.append(r.url))
     login(page, dash, "viewer")
     # overview: budget by stage, emissions by model, trend
-    assert page.locator("svg.ct-chart").count() == 3
-    assert page.locator("svg.ct-chart rect.ct-bar").count() >= 5 + 2 + 14
+    assert page.locator("svg.ct-chart").count() == 4
+    assert page.locator("svg.ct-chart rect.ct-bar").count() >= 5 + 5 + 14 + 2
     assert "kWh" in page.inner_text("#total-energy")
     assert page.locator("#by-kind tr").count() == 6  # header + 5 stages
     shot(page, "overview")

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from carbontrail.report import render as render_report
 from carbontrail.report import report_from_ledger
 from carbontrail.report.render import charts as report_charts
-from carbontrail.report.svg import bar_chart, line_chart
+from carbontrail.report.svg import bar_chart, line_chart, stacked_bars
 from carbontrail.server import views
 from carbontrail.server.auth import Principal
 from carbontrail.server.deps import COOKIE, AppState
@@ -180,6 +180,32 @@ def _period_from_query(request: Request, st: AppState, default_days: int = 30) -
     return start, end
 
 
+def _overview_charts(rep: Any) -> list[str]:
+    """Emissions and energy by lifecycle stage, emissions by model, and the daily emissions trend by stage."""
+    kinds = rep.breakdowns["kind"]
+    periods = sorted({r["period"] for r in rep.trend})
+    idx = {p: i for i, p in enumerate(periods)}
+    series: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(periods))
+    for r in rep.trend:
+        series[r["kind"]][idx[r["period"]]] += r["emissions_g"]
+    return [
+        bar_chart(
+            [r.key for r in kinds],
+            [r.emissions.value or 0.0 for r in kinds],
+            title="Emissions by lifecycle stage",
+            unit="gCO2e",
+        ),
+        bar_chart(
+            [r.key for r in kinds],
+            [(r.energy.value or 0.0) / J_PER_KWH for r in kinds],
+            title="Energy by lifecycle stage",
+            unit="kWh",
+        ),
+        stacked_bars(periods, dict(series), title="Emissions per day by stage", unit="gCO2e"),
+        report_charts(rep)[1],
+    ]
+
+
 @router.get("/")
 def overview(request: Request) -> Response:
     p = _who(request)
@@ -195,7 +221,7 @@ def overview(request: Request) -> Response:
         "/ui/",
         "Carbon overview",
         report=rep,
-        charts=report_charts(rep),
+        charts=_overview_charts(rep),
         start=start.date().isoformat(),
         end=end.date().isoformat(),
         budget=None,
