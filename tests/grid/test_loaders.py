@@ -199,3 +199,29 @@ def test_regularise_rejects_single_point_without_step():
         regularise([T0], [1.0], prov)
     s = regularise([T0], [7.0], prov, step_s=60)
     assert s.values_g_per_kwh.tolist() == [7.0] and not math.isnan(s.start_s)
+
+
+def test_bundled_files_match_the_checksums_in_their_source_notes():
+    import gzip
+    import hashlib
+    import re
+
+    for folder in ("eia930-2022", "lets-wait-awhile-2020"):
+        notes = bundled.data_path(f"{folder}/SOURCE.md").read_text()
+        sums = dict(re.findall(r"\| (\w+\.csv) \|.*?\| ([0-9a-f]{64}) \|", notes))
+        files = sorted(bundled.data_path(folder).glob("*.csv.gz"))
+        assert files and len(sums) == len(files)
+        for f in files:
+            digest = hashlib.sha256(gzip.decompress(f.read_bytes())).hexdigest()
+            assert sums[f.name[:-3]] == digest, f.name
+
+
+def test_renewable_share_of_a_balancing_authority():
+    ciso = bundled.load_renewable_share("CAISO")
+    assert len(ciso.share) == 8760 and ciso.step_s == 3600 and ciso.vintage == "2022"
+    assert np.all((ciso.share >= 0) & (ciso.share <= 1))
+    # first hour of the file: WND 3130, SUN 1367, WAT 2304 of 16082 MWh
+    assert ciso.share[0] == pytest.approx((3130 + 1367 + 2304) / 16082)
+    assert bundled.load_renewable_share("BPAT").share.mean() > bundled.load_renewable_share("SOCO").share.mean()
+    with pytest.raises(UnknownZoneError, match="no bundled generation mix"):
+        bundled.load_renewable_share("FR")

@@ -67,6 +67,17 @@ def test_rapl_package_without_dram_keeps_ram_model(tmp_path, no_gpu_env):
         ms.close()
 
 
+def test_counter_and_model_both_asked_for_are_kept_with_a_warning(tmp_path, no_gpu_env, caplog):
+    root = make_rapl_tree(tmp_path / "pc", packages=1, dram=True)
+    s = load_settings(tmp_path, meters=("rapl", "cpu", "ram"))
+    ms = default_meters(s, powercap_root=root, cache_dir=tmp_path)
+    try:
+        assert [n[1] for n in _names(ms)] == ["rapl", "rapl", "cpu-time-model", "ram-model"]
+        assert "counted twice" in caplog.text
+    finally:
+        ms.close()
+
+
 def test_unreadable_rapl_falls_back_to_models(tmp_path, no_gpu_env):
     root = make_rapl_tree(tmp_path / "pc", packages=1, dram=True)
     for entry in ("intel-rapl:0", "intel-rapl:0:1"):
@@ -224,8 +235,8 @@ def test_meters_command_bad_config_exits_with_config_code(tmp_path, monkeypatch)
 def test_importing_the_package_stays_light():
     code = (
         "import sys, carbontrail.meter as m\n"
-        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.meter.machine', 'csv', 'sqlalchemy')"
-        " if k in sys.modules]\n"
+        "heavy = [k for k in ('pydantic', 'pynvml', 'carbontrail.meter.rapl', 'carbontrail.meter.machine',"
+        " 'csv', 'sqlalchemy') if k in sys.modules]\n"
         "print(heavy, sorted(m.__all__) == sorted(dir(m)))"
     )
     out = subprocess.run(

@@ -50,6 +50,26 @@ def test_ram_integrates_piecewise_constant_from_the_previous_read():
     assert info.detail["w_per_gb"] == 0.5
 
 
+def test_ram_reads_within_the_resample_interval_reuse_the_sample():
+    t = [0.0]
+    mem = [GIB]
+    calls = []
+
+    def sample() -> int:
+        calls.append(t[0])
+        return mem[0]
+
+    m = RamModel(1.0, memory_bytes=sample, clock=lambda: t[0], resample_s=0.01)
+    t[0] = 0.004
+    mem[0] = 3 * GIB
+    assert m.read() == pytest.approx((0.004,))  # 1 GiB for 4 ms; 3 GiB not sampled yet
+    t[0] = 0.012
+    assert m.read() == pytest.approx((0.012,))  # still 1 GiB held; now resampled
+    t[0] = 1.012
+    assert m.read() == pytest.approx((0.012 + 3.0,))
+    assert calls == [0.0, 0.012, 1.012]
+
+
 def test_ram_reads_this_process_resident_memory():
     m = RamModel(0.375)
     try:

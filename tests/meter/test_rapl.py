@@ -160,7 +160,7 @@ def test_garbage_counter_raises_meter_error_at_read(tmp_path):
     m = RaplMeter(root, attribution="machine")
     try:
         (root / "intel-rapl:0" / "energy_uj").write_text("not a number\n")
-        with pytest.raises(MeterError, match="integer"):
+        with pytest.raises(MeterError, match=r"intel-rapl:0/energy_uj does not hold an integer"):
             m.read()
     finally:
         m.close()

@@ -29,8 +29,11 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 def _signal() -> Signal:
     prov = IntensityProvenance(zone="AA", source="forecast:blend", dataset="x", vintage="2024")
     s = IntensitySeries(
-        start_s=T0.timestamp(), step_s=3600.0, values_g_per_kwh=np.array([500, 400, 100, 100, 300, 500.0]),
-        provenance=prov, uncertainty_rel=np.full(6, 0.01),
+        start_s=T0.timestamp(),
+        step_s=3600.0,
+        values_g_per_kwh=np.array([500, 400, 100, 100, 300, 500.0]),
+        provenance=prov,
+        uncertainty_rel=np.full(6, 0.01),
     )
     return Signal.single(s, T0)
 
@@ -40,11 +43,21 @@ def _job(name: str = "train") -> Job:
 
 
 def test_spec_round_trip() -> None:
-    j = Job(earliest_at=T0, deadline_at=T0 + timedelta(hours=6), duration_s=7200, zones=("A", "B"),
-            interruptible=Interruptible(min_chunk_s=1800, max_pauses=2, checkpoint_overhead_s=60))
+    j = Job(
+        earliest_at=T0,
+        deadline_at=T0 + timedelta(hours=6),
+        duration_s=7200,
+        zones=("A", "B"),
+        interruptible=Interruptible(min_chunk_s=1800, max_pauses=2, checkpoint_overhead_s=60),
+    )
     k = job_from_spec(job_spec(j))
     assert (k.earliest_at, k.deadline_at, k.duration_s, k.zones, k.interruptible) == (
-        j.earliest_at, j.deadline_at, j.duration_s, j.zones, j.interruptible)
+        j.earliest_at,
+        j.deadline_at,
+        j.duration_s,
+        j.zones,
+        j.interruptible,
+    )
 
 
 def test_claim_lease_expiry_and_exactly_once(ledger) -> None:
@@ -117,8 +130,14 @@ def test_plan_records_for_reports(ledger) -> None:
     assert r.forecast["AA"]["values_g_per_kwh"][2] == 100
     assert r.expected_emissions_g == pytest.approx(100.0) and r.run_now_emissions_g == pytest.approx(450.0)
     assert r.realised_saving_g is None
-    record_realised(ledger, pid, realised_emissions_g=210.0, realised_run_now_emissions_g=880.0, energy_j=7.2e6,
-                    span_ids=["s1"])
+    record_realised(
+        ledger,
+        pid,
+        realised_emissions_g=210.0,
+        realised_run_now_emissions_g=880.0,
+        energy_j=7.2e6,
+        span_ids=["s1"],
+    )
     [r] = list_plans(ledger, job_id=jid)
     assert r.realised_saving_g == pytest.approx(670.0) and r.realised_span_ids == ["s1"]
     with pytest.raises(LedgerError):
@@ -131,7 +150,9 @@ def test_realised_emissions_from_buckets() -> None:
     t = T0.timestamp()
     # 1 kWh in the 100 g/kWh hour and 1 kWh in the 500 g/kWh hour
     assert realised_emissions_g([(t + 2 * 3600, 3.6e6), (t + 5 * 3600, 3.6e6)], s) == pytest.approx(600.0)
-    real, now = realised_for_plan([(t + 2 * 3600, 3.6e6), (t + 3 * 3600, 3.6e6)], s, run_now_s=t, bucket_s=3600)
+    real, now = realised_for_plan(
+        [(t + 2 * 3600, 3.6e6), (t + 3 * 3600, 3.6e6)], s, run_now_s=t, bucket_s=3600
+    )
     assert real == pytest.approx(200.0) and now == pytest.approx(900.0)
     real, now = realised_for_plan([(t + 20 * 3600, 1.0)], s, run_now_s=t + 30 * 3600, bucket_s=3600)
     assert real is None and now is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from carbontrail.cli import audit as gov_audit
-from carbontrail.cli import db, hpo, report, schedule, serve, spans, track
+from carbontrail.cli import db, grid, hpo, report, schedule, serve, spans, track
 from carbontrail.cli import deploy as gov_deploy
 from carbontrail.cli import policy as gov_policy
 from carbontrail.cli import registry as gov_registry
@@ -21,6 +21,7 @@ app.add_typer(db.app, name="db")
 app.command("track", context_settings={"allow_extra_args": False})(track.track_command)
 app.add_typer(spans.app, name="spans")
 app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
+app.add_typer(grid.app, name="grid")
 app.add_typer(report.app, name="report")
 app.add_typer(serve.app, name="serve")
 app.add_typer(schedule.app, name="schedule")

@@ -20,8 +20,10 @@ Pure core: :func:`split_energy`, :func:`bucket_intensities`, :func:`attribute_sp
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -46,7 +48,7 @@ from carbontrail.grid.sources import (
 from carbontrail.grid.zones import lookup
 from carbontrail.provenance import IntensityProvenance, digest
 from carbontrail.span import SpanRecord
-from carbontrail.units import J_PER_KWH, check_finite, emissions_g
+from carbontrail.units import check_finite, emissions_g
 
 __all__ = [
     "LIVE_PROVIDERS",
@@ -57,6 +59,7 @@ __all__ = [
     "default_chain",
     "make_attributor",
     "parse_series_spec",
+    "shift_span",
     "snapshot_record",
     "split_energy",
     "store_snapshot",
@@ -74,9 +77,7 @@ _PROVIDER_ALIASES = {
 
 
 # -- pure core ----------------------------------------------------------------------------------
-def split_energy(
-    started_s: float, ended_s: float, energy_j: float, bucket_s: float
-) -> list[tuple[float, float]]:
+def split_energy(started_s: float, ended_s: float, energy_j: float, bucket_s: float) -> list[tuple[float, float]]:
     """Split ``energy_j`` over aligned buckets of ``bucket_s`` seconds in proportion to time (constant power).
 
     Returns ``[(bucket_start_s, energy_j), ...]`` summing to ``energy_j`` (the last bucket takes the
@@ -114,6 +115,8 @@ def bucket_intensities(
     """Intensity (g/kWh) applying to each bucket: the time-weighted series mean over the bucket's part
     inside ``[started_s, ended_s]`` (the value at that instant for a zero-length part). Pure."""
     out = np.empty(len(buckets))
+    s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
+    n = len(v)
     for i, (b, _) in enumerate(buckets):
         lo = max(b, started_s)
         hi = min(b + bucket_s, ended_s)
@@ -121,15 +124,54 @@ def bucket_intensities(
             t = min(max(lo, series.start_s), series.end_s - 1e-9)
             out[i] = series.value_at(t)
             continue
-        s0, step, v = series.start_s, series.step_s, series.values_g_per_kwh
         i0 = int((lo - s0) // step)
         i1 = math.ceil((hi - s0) / step)
-        if i0 < 0 or i1 > len(v):
+        if i0 < 0 or i1 > n:
             raise GridError(f"the {series.provenance.zone} series does not cover bucket {b}")
+        if i1 - i0 == 1:  # the bucket lies within one interval
+            out[i] = v[i0]
+            continue
+        vals = v[i0:i1]
+        if np.all(vals == vals[0]):  # one value: no averaging (and no rounding)
+            out[i] = float(vals[0])
+            continue
         starts = s0 + step * np.arange(i0, i1)
         overlap = np.minimum(starts + step, hi) - np.maximum(starts, lo)
-        out[i] = float(np.dot(overlap, v[i0:i1]) / overlap.sum())
+        out[i] = float(np.dot(overlap, vals) / overlap.sum())
     return out
+
+
+def shift_span(span: SpanRecord, to_s: float, bucket_s: float) -> SpanRecord:
+    """The same work moved in time: a what-if copy of ``span`` starting near ``to_s``. Pure.
+
+    The shift is rounded to whole buckets so the energy profile (``buckets``) moves unchanged; the copy
+    gets a new id derived from the original and the shift, a ``what_if_shift_s`` tag, and no emissions.
+    Use it to show the same job's emissions at different hours, or what a deferral would have saved.
+    """
+    from dataclasses import replace as dc_replace
+    from datetime import timedelta
+
+    offset = round((to_s - span.started_at.timestamp()) / bucket_s) * bucket_s
+    return dc_replace(
+        span,
+        span_id=digest([span.span_id, offset])[:32],
+        started_at=span.started_at + timedelta(seconds=offset),
+        ended_at=span.ended_at + timedelta(seconds=offset),
+        buckets=[(float(b) + offset, e) for b, e in span.buckets],
+        tags={**span.tags, "what_if_shift_s": f"{offset:g}"},
+        emissions_g=None,
+        intensity_g_per_kwh=None,
+        provenance=None,
+    )
+
+
+def span_bucket_s(span: SpanRecord, default_s: float) -> float:
+    """Bucket width of ``span``: the spacing of its bucket starts when it has two or more, else ``default_s``
+    (a span recorded under another ``bucket_s`` setting is still attributed correctly)."""
+    starts = sorted({float(b) for b, _ in span.buckets})
+    if len(starts) < 2:
+        return default_s
+    return min(b - a for a, b in itertools.pairwise(starts))
 
 
 def _buckets_of(span: SpanRecord, bucket_s: float) -> tuple[list[tuple[float, float]], float | None]:
@@ -154,8 +196,11 @@ def attribute_span(
     pue_source: str = "default 1.0 (no PUE stated)",
     snapshot_id: str | None = None,
     data_digest: str | None = None,
+    base_provenance: dict[str, Any] | None = None,
 ) -> SpanRecord:
     """A copy of ``span`` with ``emissions_g``, ``intensity_g_per_kwh`` and ``provenance`` filled. Pure.
+
+    ``base_provenance`` may pass ``series.provenance.to_dict()`` computed once for a batch (speed only).
 
     ``series`` must cover the span's buckets. Energy per distinct intensity is summed first and the
     remainder assigned to the last group, so a constant series gives exactly
@@ -178,16 +223,21 @@ def attribute_span(
     energies[-1] = span.energy_j - math.fsum(energies[:-1])
     grid_g = math.fsum(emissions_g(max(e, 0.0), v) for e, v in zip(energies, order, strict=True))
     total_g = grid_g * pue
-    mean_i = grid_g * J_PER_KWH / span.energy_j if span.energy_j > 0 else float(np.mean(intens))
-    prov = replace(
-        series.provenance,
+    if len(order) == 1:
+        mean_i = order[0]
+    elif span.energy_j > 0:
+        mean_i = math.fsum(max(e, 0.0) * v for e, v in zip(energies, order, strict=True)) / span.energy_j
+    else:
+        mean_i = float(np.mean(intens))
+    d = dict(base_provenance if base_provenance is not None else series.provenance.to_dict())
+    d.update(
         intensity_g_per_kwh=mean_i,
         pue=pue,
         pue_source=pue_source,
         snapshot_id=snapshot_id,
         data_digest=data_digest or series.provenance.data_digest,
+        fallbacks=list(d.get("fallbacks") or ()),
     )
-    d = prov.to_dict()
     d["bucket_s"] = bucket_s
     d["buckets_intensity_g_per_kwh"] = [[a, e, float(v)] for (a, e), v in zip(bks, intens, strict=True)]
     if rescaled is not None:
@@ -231,9 +281,7 @@ class Emissions:
         )
 
 
-def total_emissions(
-    spans: Iterable[SpanRecord], *, by_kind: bool = False
-) -> Emissions | dict[tuple[str, str], float]:
+def total_emissions(spans: Iterable[SpanRecord], *, by_kind: bool = False) -> Emissions | dict[tuple[str, str], float]:
     """Total attributed emissions of ``spans`` (spans without emissions are skipped).
 
     With ``by_kind=False`` (default) all spans must share one signal and basis, else :class:`GridError`;
@@ -260,9 +308,7 @@ def total_emissions(
 def snapshot_record(series: IntensitySeries, retrieved_at: datetime) -> dict[str, Any]:
     """The ``factor_snapshots`` row for the data of ``series``; ``snapshot_id`` is a digest of it. Pure."""
     p = series.provenance
-    if p.source in ("static-factors", "stated") and np.all(
-        series.values_g_per_kwh == series.values_g_per_kwh[0]
-    ):
+    if p.source in ("static-factors", "stated") and np.all(series.values_g_per_kwh == series.values_g_per_kwh[0]):
         data: Any = {"value": float(series.values_g_per_kwh[0])}
     else:
         data = [[float(t), float(v)] for t, v in zip(series.times_s, series.values_g_per_kwh, strict=True)]
@@ -346,7 +392,11 @@ def _serves(src: BaseIntensitySource, zone: str) -> bool:
 
 
 def live_sources(settings: Settings, **http: Any) -> list[BaseIntensitySource]:
-    """The live providers named in ``settings.grid_providers`` (empty: offline)."""
+    """The live providers named in ``settings.grid_providers`` (empty: offline).
+
+    ``http`` goes to each client (:class:`~carbontrail.grid.providers.HttpSource`); defaults: the settings'
+    timeout and one retry, so that an outage costs at most two timeouts before the chain falls back.
+    """
     from carbontrail.grid import providers as P
 
     out: list[BaseIntensitySource] = []
@@ -355,6 +405,7 @@ def live_sources(settings: Settings, **http: Any) -> list[BaseIntensitySource]:
         raw_names = tuple(raw_names.split(","))
     names = [n.strip().lower() for n in raw_names if n.strip()]
     http.setdefault("timeout_s", settings.provider_timeout_s)
+    http.setdefault("retries", 1)  # attribution must not stall ingestion: one retry, then fall back
     for raw in names:
         name = _PROVIDER_ALIASES.get(raw, raw)
         try:
@@ -414,9 +465,7 @@ def settings_series(settings: Settings) -> SeriesSource:
         path, kw = parse_series_spec(spec)
         kw.setdefault("zone", settings.zone)
         if not kw.get("zone"):
-            raise ConfigError(
-                "grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec"
-            )
+            raise ConfigError("grid_series needs a zone: set zone (CARBONTRAIL_ZONE) or add '&zone=..' to the spec")
         src.add_file(path, **kw)
     return src
 
@@ -461,6 +510,7 @@ class Attributor:
         self._chain_for = chain_for
         self._series: SeriesSource | None = None
         self._live: list[BaseIntensitySource] | None = None
+        self._lock = threading.Lock()  # one batch at a time (chains, cooldowns, caches are shared)
 
     def chain(self, zone: str) -> BaseIntensitySource:
         """The source used for ``zone`` (built on first use)."""
@@ -480,9 +530,23 @@ class Attributor:
         name = span.zone or self.settings.zone
         if not name:
             return None
-        return lookup(name).zone_id
+        try:
+            return lookup(name).zone_id
+        except UnknownZoneError:
+            # a zone carbontrail does not know is fine when the user gave a series for it
+            if self._chain_for is None and ":" not in name:
+                if self._series is None:
+                    self._series = settings_series(self.settings)
+                    self._live = live_sources(self.settings)
+                if canonical_zone(name) in self._series.zones():
+                    return canonical_zone(name)
+            raise
 
     def __call__(self, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
+        with self._lock:
+            return self._call(spans)
+
+    def _call(self, spans: Sequence[SpanRecord]) -> list[SpanRecord]:
         out: list[SpanRecord | None] = [None] * len(spans)
         by_zone: dict[str, list[int]] = defaultdict(list)
         stated: list[int] = []
@@ -535,7 +599,10 @@ class Attributor:
     @staticmethod
     def _extent(group: Sequence[SpanRecord], bucket_s: float) -> tuple[float, float]:
         t0 = min(min([s.started_at.timestamp()] + [float(b[0]) for b in s.buckets]) for s in group)
-        t1 = max(max([s.ended_at.timestamp()] + [float(b[0]) + bucket_s for b in s.buckets]) for s in group)
+        t1 = max(
+            max([s.ended_at.timestamp()] + [float(b[0]) + span_bucket_s(s, bucket_s) for b in s.buckets])
+            for s in group
+        )
         return t0, max(t1, t0 + 1.0)
 
     def _attribute(
@@ -556,16 +623,18 @@ class Attributor:
                 snapshot_id = store_snapshot(self.ledger, row)
             except CarbontrailError as exc:
                 log.error("factor snapshot not stored: %s", exc)
+        base = series.provenance.to_dict()
         for i, sp in zip(idx, group, strict=True):
             try:
                 out[i] = attribute_span(
                     sp,
                     series,
-                    bucket_s=bucket_s,
+                    bucket_s=span_bucket_s(sp, bucket_s),
                     pue=self.settings.pue,
                     pue_source=self.settings.pue_source,
                     snapshot_id=snapshot_id,
                     data_digest=data_digest,
+                    base_provenance=base,
                 )
                 if sp.zone and canonical_zone(sp.zone) != sp.zone and out[i] is not None:
                     out[i].provenance["zone_requested"] = sp.zone  # type: ignore[union-attr,index]

@@ -19,11 +19,21 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from carbontrail.errors import UnknownZoneError
 from carbontrail.grid.loaders import load_series_csv
 from carbontrail.grid.series import IntensitySeries
 
-__all__ = ["BundledSeries", "bundled_info", "canonical_series_zone", "load_series", "series_zones"]
+__all__ = [
+    "BundledSeries",
+    "ShareSeries",
+    "bundled_info",
+    "canonical_series_zone",
+    "load_renewable_share",
+    "load_series",
+    "series_zones",
+]
 
 
 @dataclass(frozen=True)
@@ -161,3 +171,65 @@ def _load(canon: str) -> IntensitySeries:
     for arr in (s.values_g_per_kwh, s.filled, s.uncertainty_rel):
         arr.setflags(write=False)
     return s
+
+
+@dataclass(frozen=True)
+class ShareSeries:
+    """Hourly share of renewable generation (0..1) — a policy signal, not an emissions factor.
+
+    Renewable share is a poor objective on low-carbon nuclear grids; optimise carbon intensity and use this
+    only where a policy asks for it.
+
+    Attributes:
+        zone: balancing authority.
+        start_s: POSIX start of the first hour (UTC).
+        step_s: 3600.
+        share: (wind + solar + hydro) / net generation of all fuels, per hour.
+        dataset: source label; ``vintage`` the data year.
+    """
+
+    zone: str
+    start_s: float
+    step_s: float
+    share: np.ndarray
+    dataset: str
+    vintage: str
+
+
+RENEWABLE_FUELS = ("WND", "SUN", "WAT")
+_ALL_FUELS = ("WND", "SUN", "WAT", "OIL", "NG", "COL", "NUC", "OTH")
+
+
+def load_renewable_share(zone: str) -> ShareSeries:
+    """Hourly renewable share of a bundled EIA-930 balancing authority, from the fuel columns of its file.
+
+    Raises:
+        UnknownZoneError: not a bundled balancing authority (the 2020 DE/GB/FR files carry no fuel mix).
+    """
+    b = bundled_info(zone)
+    if not b.file.startswith("eia930"):
+        raise UnknownZoneError(f"no bundled generation mix for {b.zone} (only the EIA-930 balancing authorities)")
+    return _share(b.zone)
+
+
+@functools.cache
+def _share(canon: str) -> ShareSeries:
+    import csv
+    import gzip
+    import io
+    from datetime import datetime
+
+    b = BUNDLED[canon]
+    rows = list(csv.DictReader(io.StringIO(gzip.decompress(data_path(b.file).read_bytes()).decode())))
+    start = datetime.fromisoformat(rows[0]["timestamp"]).timestamp()
+    share = np.empty(len(rows))
+    for i, r in enumerate(rows):
+        gen = [max(0.0, float(r[f] or 0.0)) for f in _ALL_FUELS]
+        total = sum(gen)
+        share[i] = sum(gen[:3]) / total if total > 0 else np.nan
+    if np.isnan(share).any():  # hours without any generation reported: interpolate
+        idx = np.arange(share.size)
+        ok = ~np.isnan(share)
+        share[~ok] = np.interp(idx[~ok], idx[ok], share[ok])
+    share.setflags(write=False)
+    return ShareSeries(canon, start, 3600.0, share, f"{b.dataset}, fuel columns {'+'.join(RENEWABLE_FUELS)}", b.vintage)

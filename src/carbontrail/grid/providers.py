@@ -32,7 +32,7 @@ import numpy as np
 from carbontrail.errors import GridError, ProviderError, UnitError, UnknownZoneError
 from carbontrail.grid.loaders import MAX_PLAUSIBLE_G_PER_KWH, regularise
 from carbontrail.grid.series import IntensitySeries
-from carbontrail.grid.sources import BaseIntensitySource, IntensityValue, canonical_zone
+from carbontrail.grid.sources import BaseIntensitySource, IntensityValue, canonical_zone, check_window
 from carbontrail.grid.zones import lookup
 from carbontrail.provenance import IntensityProvenance, digest
 from carbontrail.units import parse_intensity_g_per_kwh
@@ -143,6 +143,10 @@ class HttpSource(BaseIntensitySource):
     def _now(self) -> datetime:
         return _utc(self.clock())
 
+    def _is_now(self, at_s: float) -> bool:
+        """Whether ``at_s`` is within the current hour (the "latest" endpoints answer only for now)."""
+        return abs(at_s - self.clock()) <= 3600.0
+
     def _get(self, path: str, *, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         """GET ``path`` and return parsed JSON, retrying what is worth retrying."""
         last: ProviderError | None = None
@@ -162,8 +166,7 @@ class HttpSource(BaseIntensitySource):
                     ra = _retry_after_s(r.headers.get("Retry-After"), self.clock())
                     if ra is not None and ra > self.max_retry_after_s:
                         raise ProviderError(
-                            f"{self.name}: rate limited; Retry-After {ra:.0f} s "
-                            f"exceeds {self.max_retry_after_s:g} s"
+                            f"{self.name}: rate limited; Retry-After {ra:.0f} s exceeds {self.max_retry_after_s:g} s"
                         )
                     last = ProviderError(f"{self.name}: rate limited (429) on {path}")
                     wait = ra if ra is not None else wait
@@ -177,9 +180,7 @@ class HttpSource(BaseIntensitySource):
                     try:
                         return r.json()
                     except ValueError as exc:
-                        raise ProviderError(
-                            f"{self.name}: response to {path} is not JSON: {r.text[:80]!r}"
-                        ) from exc
+                        raise ProviderError(f"{self.name}: response to {path} is not JSON: {r.text[:80]!r}") from exc
             if attempt < self.retries:
                 log.info("%s: attempt %d failed (%s); retrying in %.2f s", self.name, attempt + 1, last, wait)
                 self.sleep(wait)
@@ -318,6 +319,7 @@ class ElectricityMaps(HttpSource):
     _DATASET = "Electricity Maps API v3 carbon-intensity (consumption-based, flow-traced)"
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
+        check_window(start_s, end_s)
         z = canonical_zone(zone)
         pts: list[tuple[float, float, bool]] = []
         q0 = math.floor(start_s / 3600) * 3600
@@ -343,6 +345,8 @@ class ElectricityMaps(HttpSource):
         )
 
     def latest(self, zone: str, at_s: float) -> IntensityValue:
+        if not self._is_now(at_s):
+            return super().latest(zone, at_s)
         z = canonical_zone(zone)
         t, v, est = self._point(self._get("/carbon-intensity/latest", params=self._params(z)))
         now = self._now()
@@ -477,6 +481,7 @@ class WattTime(HttpSource):
         return float(step)
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
+        check_window(start_s, end_s)
         z = canonical_zone(zone)
         pts: list[tuple[float, float]] = []
         step = 300.0
@@ -506,9 +511,31 @@ class WattTime(HttpSource):
         )
 
     def latest(self, zone: str, at_s: float) -> IntensityValue:
-        s = self.history(zone, at_s - 3600.0, at_s)
-        v = float(s.values_g_per_kwh[-1])
-        t = s.start_s + (len(s) - 1) * s.step_s
+        """The last point at or before ``at_s`` within the hour before it."""
+        z = canonical_zone(zone)
+        data = self._call(
+            "/v3/historical",
+            {
+                "region": self.region(z),
+                "start": _utc(at_s - 3600.0).isoformat(),
+                "end": _utc(at_s + 1.0).isoformat(),
+                "signal_type": self.signal_type,
+            },
+        )
+        pts, meta = self._points(data)
+        before = [p for p in pts if p[0] <= at_s]
+        if not before:
+            raise ProviderError(f"{self.name}: no {self.signal_type} point for {z} in the hour before {_utc(at_s)}")
+        t, v = max(before)
+        s = self._series(
+            z,
+            [(t, v)],
+            step_s=self._step(meta),
+            dataset=f"WattTime API v3 {self.signal_type} ({self.region(z)})",
+            signal=self.signal,
+            basis="direct",
+            estimated=False,
+        )
         return IntensityValue(v, t, replace(s.provenance, intensity_g_per_kwh=v))
 
     def forecast(self, zone: str, now_s: float, horizon_s: float) -> IntensitySeries:
@@ -610,6 +637,7 @@ class UKCarbonIntensity(HttpSource):
         )
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
+        check_window(start_s, end_s)
         region = self._region(zone)
         pts: list[tuple[float, float, bool]] = []
         for a, b in _chunks(math.floor(start_s / 1800) * 1800, end_s, 14 * 86400.0):
@@ -622,6 +650,8 @@ class UKCarbonIntensity(HttpSource):
         return self._build(zone, pts, start_s=start_s, end_s=end_s)
 
     def latest(self, zone: str, at_s: float) -> IntensityValue:
+        if not self._is_now(at_s):
+            return super().latest(zone, at_s)
         region = self._region(zone)
         path = "/intensity" if region is None else f"/regional/regionid/{region}"
         pts = self._periods(self._get(path), region)
@@ -633,10 +663,6 @@ class UKCarbonIntensity(HttpSource):
         region = self._region(zone)
         span = "fw24h" if horizon_s <= 86400 else "fw48h"
         frm = self._fmt(math.floor(now_s / 1800) * 1800)
-        path = (
-            f"/intensity/{frm}/{span}"
-            if region is None
-            else f"/regional/intensity/{frm}/{span}/regionid/{region}"
-        )
+        path = f"/intensity/{frm}/{span}" if region is None else f"/regional/intensity/{frm}/{span}/regionid/{region}"
         pts = self._periods(self._get(path), region)
         return self._build(zone, [(t, v, True) for t, v, _ in pts], estimated=True)

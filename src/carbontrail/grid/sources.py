@@ -133,7 +133,8 @@ class BaseIntensitySource(abc.ABC):
         """Release resources (HTTP clients)."""
 
 
-def _check_window(start_s: float, end_s: float) -> None:
+def check_window(start_s: float, end_s: float) -> None:
+    """Refuse non-finite, empty or absurdly long (over 50 years) windows with :class:`GridError`."""
     if not (math.isfinite(start_s) and math.isfinite(end_s)):
         raise GridError("window bounds must be finite")
     if end_s <= start_s:
@@ -207,20 +208,24 @@ def _load_factors() -> dict[str, Factor]:
             licence="public domain (US EPA)",
             detail=f"{lbs} lbs/MWh",
         )
-    for b in bundled.BUNDLED.values():
-        if b.zone in out:
-            continue
-        s = bundled.load_series(b.zone)
-        out[b.zone] = Factor(
-            b.zone,
-            float(np.mean(s.values_g_per_kwh)),
-            int(b.vintage),
-            f"annual mean of the bundled {b.dataset}",
-            "lifecycle",
-            licence=b.licence,
-            detail=f"mean of {len(s)} intervals ({int(s.filled.sum())} interpolated)",
-        )
     return out
+
+
+def _series_mean_factor(zone: str) -> Factor | None:
+    """Annual factor of a bundled balancing authority: the mean of its bundled series (loaded on demand)."""
+    b = bundled.BUNDLED.get(zone)
+    if b is None:
+        return None
+    s = bundled.load_series(b.zone)
+    return Factor(
+        b.zone,
+        float(np.mean(s.values_g_per_kwh)),
+        int(b.vintage),
+        f"annual mean of the bundled {b.dataset}",
+        "lifecycle",
+        licence=b.licence,
+        detail=f"mean of {len(s)} intervals ({int(s.filled.sum())} interpolated)",
+    )
 
 
 class StaticFactors(BaseIntensitySource):
@@ -228,7 +233,8 @@ class StaticFactors(BaseIntensitySource):
 
     Countries (ISO alpha-2/alpha-3): Our World in Data / Ember, lifecycle, year per row (mostly 2022/2023).
     US states (``US-XX``): EPA eGRID2023, direct (stack) emissions, lbs/MWh converted to g/kWh.
-    Bundled balancing authorities: the annual mean of their EIA-930 2022 series, lifecycle.
+    Bundled balancing authorities: the annual mean of their EIA-930 2022 series, lifecycle (computed
+    on first use).
     A zone without its own factor but with a parent (a UK region -> ``GB``) gets the parent's factor,
     and the provenance records that in ``fallbacks``.
 
@@ -260,6 +266,10 @@ class StaticFactors(BaseIntensitySource):
         """The factor for ``zone`` and the fallbacks taken to find it (a parent zone's factor)."""
         z = lookup(zone)
         f = self.table.get(z.zone_id)
+        if f is None:
+            f = _series_mean_factor(z.zone_id)
+            if f is not None:
+                self.table[z.zone_id] = f
         if f is not None:
             return f, ()
         if z.parent and z.parent in self.table:
@@ -286,7 +296,7 @@ class StaticFactors(BaseIntensitySource):
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
         """A constant hourly series covering ``[start_s, end_s)``."""
-        _check_window(start_s, end_s)
+        check_window(start_s, end_s)
         prov = self.provenance(zone)
         step = 3600.0
         s0 = math.floor(start_s / step) * step
@@ -356,7 +366,7 @@ class SeriesSource(BaseIntensitySource):
         raise GridError(f"no intensity series for zone {key}")
 
     def history(self, zone: str, start_s: float, end_s: float) -> IntensitySeries:
-        _check_window(start_s, end_s)
+        check_window(start_s, end_s)
         s = self.series_for(zone)
         if s.start_s <= start_s and end_s <= s.end_s:
             return s.window(start_s, end_s)
@@ -453,7 +463,8 @@ class FallbackChain(BaseIntensitySource):
                 failures.append(_reason(src, exc))
                 continue
             except Exception as exc:  # a provider must never fail the job: record and fall back
-                log.warning("%s %s for %s failed, falling back: %s", src.name, what, zone, exc)
+                level = logging.WARNING if src.live else logging.DEBUG  # offline misses are routine
+                log.log(level, "%s %s for %s failed, falling back: %s", src.name, what, zone, exc)
                 failures.append(_reason(src, exc))
                 if src.live and self.cooldown_s > 0:
                     self._failed[id(src)] = (self.clock(), _reason(src, exc).split(": ", 1)[1])

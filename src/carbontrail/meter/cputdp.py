@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -218,6 +217,8 @@ def cached_match(
     m = match_cpu(model, load_table(str(tpath)))
     data = {**data, model: asdict(m)}
     try:
+        import tempfile
+
         cdir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cdir, prefix=".cpu_match.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from carbontrail.meter.base import BaseMeter, MeterSet
 
@@ -78,6 +76,9 @@ def _read(path: str) -> str | None:
 
 
 def _systemd_detect_virt(flag: str) -> str | None:
+    import shutil
+    import subprocess
+
     exe = shutil.which("systemd-detect-virt")
     if exe is None:
         return None
@@ -229,12 +230,6 @@ def default_meters(
 
     ``settings.disabled`` is not looked at here: the tracker turns metering off before asking.
     """
-    from carbontrail.meter.constant import ConstantPower
-    from carbontrail.meter.cpu import CpuTimeModel, cpu_power
-    from carbontrail.meter.nvml import NvmlMeter
-    from carbontrail.meter.ram import RamModel
-    from carbontrail.meter.rapl import RaplMeter
-
     if settings is None:
         from carbontrail.config import load_settings
 
@@ -247,12 +242,14 @@ def default_meters(
         raise ConfigError(f"unknown meter name(s) {unknown} in settings.meters; known: {list(METER_NAMES)}")
     explicit = bool(wanted)
     chosen = set(wanted) if explicit else set(METER_NAMES)
-    attribution = settings.attribution
+    attribution: Literal["process", "machine"] = "machine" if settings.attribution == "machine" else "process"
     meters: list[BaseMeter] = []
     rapl_note: str | None = None
     have_package = have_dram = False
 
     if "rapl" in chosen:
+        from carbontrail.meter.rapl import RaplMeter
+
         cpu_clocks = None
         if pid is not None and attribution == "process":
             from carbontrail.meter._proc import MachineCpu, ProcStatCpu
@@ -282,16 +279,24 @@ def default_meters(
     if "cpu" in chosen and not (have_package and not explicit):
         if have_package:
             logger.warning("both rapl and cpu meters selected: CPU energy is counted twice")
+        from carbontrail.meter.cpu import CpuTimeModel, cpu_power
+
         extra = {"rapl": f"not used: {rapl_note}"} if rapl_note and not have_package else None
         power = cpu_power(power_w=settings.cpu_power_w, cpu_model=settings.cpu_model, cache_dir=cache_dir)
         meters.append(CpuTimeModel(power, attribution=attribution, pid=pid, extra_detail=extra))
 
     if "ram" in chosen and not (have_dram and not explicit):
+        if have_dram:
+            logger.warning("both rapl (dram) and ram meters selected: memory energy is counted twice")
+        from carbontrail.meter.ram import RamModel
+
         meters.append(RamModel(settings.ram_power_w_per_gb, attribution=attribution, pid=pid))
 
     if "nvml" in chosen:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         if explicit or nvml is not None or _nvidia_driver_present() or visible:
+            from carbontrail.meter.nvml import NvmlMeter
+
             nm = NvmlMeter(nvml=nvml)
             if nm.available or explicit or visible:
                 meters.append(nm)
@@ -300,6 +305,8 @@ def default_meters(
                 nm.close()
 
     if "constant" in chosen and (settings.constant_power_w > 0 or explicit):
+        from carbontrail.meter.constant import ConstantPower
+
         meters.append(ConstantPower(settings.constant_power_w, settings.constant_power_label))
 
     return MeterSet(meters)

@@ -172,6 +172,7 @@ class RaplMeter(BaseMeter):
         opener = opener or _default_opener
         self._lock = threading.Lock()
         self._fds: list[int] = []
+        self._paths: list[str] = []
         self._ranges: list[int] = []
         self._last_raw: list[int] = []
         self._index: list[int] = []  # position in components() of each readable domain
@@ -218,6 +219,7 @@ class RaplMeter(BaseMeter):
             self._index.append(len(infos))
             infos.append(ComponentInfo(d.component, "rapl", band, detail))
             self._fds.append(fd)
+            self._paths.append(path)
             self._ranges.append(d.max_energy_range_uj)
             self._last_raw.append(raw)
         self._infos = tuple(infos)
@@ -271,7 +273,7 @@ class RaplMeter(BaseMeter):
             fds = self._fds
             acc = self._acc_uj
             for i, fd in enumerate(fds):
-                raw = self._pread(fd, "energy_uj")
+                raw = self._pread(fd, self._paths[i])
                 delta = raw - self._last_raw[i]
                 if delta < 0:  # wrapped
                     delta += self._ranges[i]

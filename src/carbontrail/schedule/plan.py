@@ -311,7 +311,10 @@ def plan_interruptible(
     t_n = int(values.size)
     m = max(1, min(int(min_chunk), n))
     o = max(0, int(overhead))
-    kmax = n // m if max_chunks is None else max(1, min(int(max_chunks), n // m))
+    # without a pause limit, k only tells the first chunk (no overhead) from later ones: k in {0, 1}
+    # where 1 means "at least one chunk started" (saturating), which keeps the state space small
+    saturate = max_chunks is None
+    kmax = 1 if saturate else max(1, min(int(max_chunks or 1), n // m))
     inf = math.inf
     # state arrays indexed [j, k] (j = work done 0..n, k = chunks started 0..kmax)
     idle = np.full((n + 1, kmax + 1), inf)
@@ -321,6 +324,7 @@ def plan_interruptible(
     # back-pointers for the two non-deterministic transitions
     idle_from_run = np.zeros((t_n, n + 1, kmax + 1), dtype=bool)
     runm_from_runm = np.zeros((t_n, n + 1, kmax + 1), dtype=bool)
+    run1_from_first = np.zeros((t_n, n + 1), dtype=bool)  # saturating mode: r=1, k=1 came from k=0
     pad = np.concatenate((profile, [0.0]))  # pad[j] = power of work slot j (j < n)
     for t in range(t_n):
         v = values[t]
@@ -332,7 +336,16 @@ def plan_interruptible(
         new_run = np.full_like(run, inf)
         new_ovh = np.full_like(ovh, inf)
         # r = 1: start a chunk (first chunk, or any chunk when there is no overhead)
-        if o == 0:
+        if saturate:
+            first_start = idle[:-1, 0] + work[:, 0]
+            again = (idle[:-1, 1] if o == 0 else ovh[o - 1, :-1, 1]) + work[:, 0]
+            new_run[0, 1:, 1] = np.minimum(first_start, again)
+            run1_from_first[t, 1:] = first_start <= again
+            if o > 0:
+                new_ovh[0, :, 1] = idle[:, 1] + overhead_power * v
+                if o > 1:
+                    new_ovh[1:] = ovh[:-1] + overhead_power * v
+        elif o == 0:
             new_run[0, 1:, 1:] = idle[:-1, :-1] + work
         else:
             new_run[0, 1:, 1] = idle[:-1, 0] + work[:, 0]
@@ -380,6 +393,11 @@ def plan_interruptible(
             labels[t] = 1
             if m == 1 and runm_from_runm[t, j, k]:
                 state = ("run", 1, j - 1, k)
+            elif r == 1 and saturate:
+                if run1_from_first[t, j]:
+                    state = ("idle", 0, j - 1, 0)
+                else:
+                    state = ("idle", 0, j - 1, 1) if o == 0 else ("ovh", o, j - 1, 1)
             elif r == 1:
                 state = ("idle", 0, j - 1, k - 1) if o == 0 or k == 1 else ("ovh", o, j - 1, k)
             elif r < m:
@@ -388,7 +406,7 @@ def plan_interruptible(
                 state = ("run", m if runm_from_runm[t, j, k] else m - 1, j - 1, k)
         else:  # overhead
             labels[t] = 2
-            state = ("idle", 0, j, k - 1) if r == 1 else ("ovh", r - 1, j, k)
+            state = ("idle", 0, j, k if saturate else k - 1) if r == 1 else ("ovh", r - 1, j, k)
     return _chunks_of(labels), cost
 
 

@@ -65,8 +65,13 @@ def run_claimed(
     lease_s: float = 30.0,
     heartbeat_s: float | None = None,
     clock: Clock | None = None,
+    track: bool = True,
 ) -> dict[str, Any]:
     """Run a claimed job through its planned chunks and complete it. Usable as a Dask task.
+
+    With ``track`` every chunk is a tracked span, and the plan's realised energy and emissions
+    (energy per bucket × the zone's actual intensity, where a bundled series covers the run) are
+    recorded against the job's plan.
 
     Returns ``{"job_id", "returncode", "completed", "lost_lease"}``.
     """
@@ -80,7 +85,13 @@ def run_claimed(
         token = job.lease_token or ""
         lost = threading.Event()
         stop = threading.Event()
-        runner = _BoundRunner(job.argv, pause_mode=str(job.spec.get("pause_mode", "stop")))
+        inner = _BoundRunner(job.argv, pause_mode=str(job.spec.get("pause_mode", "stop")))
+        runner: Any = inner
+        if track:
+            from carbontrail.config import load_settings
+            from carbontrail.schedule.execute import TrackedRunner
+
+            runner = TrackedRunner(inner, name=job.name, zone=job.zone, settings=load_settings(), ledger=ledger)
 
         def beat() -> None:
             while not stop.wait(hb):
@@ -91,7 +102,7 @@ def run_claimed(
                     continue
                 if not ok:
                     lost.set()
-                    runner.kill()
+                    inner.kill()
                     return
 
         th = threading.Thread(target=beat, name=f"heartbeat-{job.job_id[:8]}", daemon=True)
@@ -115,7 +126,7 @@ def run_claimed(
                 last = i == len(chunks) - 1
                 while not lost.is_set():
                     if runner.poll():
-                        rc = runner.returncode
+                        rc = inner.returncode
                         break
                     if not last and clk.now() >= b.timestamp():
                         break
@@ -124,25 +135,54 @@ def run_claimed(
                 if rc is not None or lost.is_set():
                     break
                 runner.pause()
-                if runner.poll() and runner.pause_mode == "stop":
-                    rc = runner.returncode
+                if runner.poll() and inner.pause_mode == "stop":
+                    rc = inner.returncode
                     break
         finally:
             stop.set()
             th.join()
             if rc is None:
-                runner.kill()
+                inner.kill()
+            if track:
+                if rc is not None:
+                    runner.finish()
+                runner.close()
         if lost.is_set() or rc is None:
             return {"job_id": job.job_id, "returncode": rc, "completed": False, "lost_lease": True}
         completed = q.complete(
             job.job_id,
             token,
             returncode=int(rc),
-            result={"worker": worker_id, "run_intervals": spans, "restarts": runner.restarts},
+            result={"worker": worker_id, "run_intervals": spans, "restarts": inner.restarts},
         )
+        if completed and track and job.plan_id:
+            _record_realised(ledger, job, runner.records)
         return {"job_id": job.job_id, "returncode": rc, "completed": completed, "lost_lease": not completed}
     finally:
         ledger.close()
+
+
+def _record_realised(ledger: Any, job: QueuedJob, records: list[Any]) -> None:
+    from carbontrail.schedule.queue import realised_for_plan, record_realised
+
+    buckets = [b for r in records for b in r.buckets]
+    energy = sum(r.energy_j for r in records)
+    real = now = None
+    if job.zone and buckets:
+        try:
+            from carbontrail.grid.bundled import load_series
+
+            series = load_series(job.zone)
+            width = buckets[1][0] - buckets[0][0] if len(buckets) > 1 else 300.0
+            ref = datetime.fromisoformat(job.spec["earliest_at"]).timestamp()
+            real, now = realised_for_plan(buckets, series, run_now_s=ref, bucket_s=width)
+        except CarbontrailError as exc:
+            log.info("no actual intensity for %s: %s", job.zone, exc)
+    try:
+        record_realised(ledger, job.plan_id or "", realised_emissions_g=real, realised_run_now_emissions_g=now,
+                        energy_j=energy, span_ids=[r.span_id for r in records])
+    except CarbontrailError as exc:
+        log.warning("could not record realised emissions of job %s: %s", job.job_id, exc)
 
 
 def _sleep_until(clock: Clock, t_s: float, stop: threading.Event) -> None:
