@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from carbontrail.cli import audit as gov_audit
-from carbontrail.cli import db, spans, track
+from carbontrail.cli import db, grid, schedule, spans, track
 from carbontrail.cli import deploy as gov_deploy
 from carbontrail.cli import policy as gov_policy
 from carbontrail.cli import registry as gov_registry
@@ -24,6 +24,11 @@ app.add_typer(gov_registry.app, name="registry")
 app.add_typer(gov_deploy.app, name="deploy")
 app.add_typer(gov_policy.app, name="policy")
 app.add_typer(gov_audit.app, name="audit")
+app.add_typer(grid.app, name="grid")
+app.add_typer(schedule.app, name="schedule")
+app.command("run")(schedule.run_command)
+app.command("worker")(schedule.worker_command)
+app.command("meters")(__import__("carbontrail.cli.meters", fromlist=["meters"]).meters)
 
 
 def main() -> None:
