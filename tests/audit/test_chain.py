@@ -83,9 +83,7 @@ def test_entry_hash_binds_every_field():
     ]:
         assert chain.entry_hash(**{**base, key: val}) != h
     # field boundaries are length-prefixed: moving a character between fields changes the hash
-    assert chain.entry_hash(chain.GENESIS, 1, "ab", "c", "{}") != chain.entry_hash(
-        chain.GENESIS, 1, "a", "bc", "{}"
-    )
+    assert chain.entry_hash(chain.GENESIS, 1, "ab", "c", "{}") != chain.entry_hash(chain.GENESIS, 1, "a", "bc", "{}")
 
 
 def test_format_at_is_utc_and_refuses_naive():

@@ -147,9 +147,7 @@ def _rehash_from(conn: sa.Connection, start: int) -> None:
         if r.seq >= start:
             h = chain.entry_hash(prev, r.seq, r.kind, chain.format_at(r.at), r.payload)
             conn.execute(
-                audit_entries.update()
-                .where(audit_entries.c.seq == r.seq)
-                .values(prev_hash=prev.hex(), hash=h.hex())
+                audit_entries.update().where(audit_entries.c.seq == r.seq).values(prev_hash=prev.hex(), hash=h.hex())
             )
         else:
             h = bytes.fromhex(r.hash)
@@ -184,9 +182,7 @@ def tamper(conn: sa.Connection, how: str, i: int, j: int, rehash: bool) -> None:
         at = T0 + timedelta(seconds=1)
         payload = '{"forged":true}'
         h = chain.entry_hash(bytes.fromhex(prev), i, "approval", chain.format_at(at), payload).hex()
-        conn.execute(
-            e.insert().values(seq=i, kind="approval", at=at, payload=payload, prev_hash=prev, hash=h)
-        )
+        conn.execute(e.insert().values(seq=i, kind="approval", at=at, payload=payload, prev_hash=prev, hash=h))
     elif how == "reorder":
         a = conn.execute(e.select().where(e.c.seq == i)).one()
         b = conn.execute(e.select().where(e.c.seq == j)).one()
@@ -272,19 +268,13 @@ def test_forged_checkpoints_are_detected(base_db, tmp_path_factory, forgery):
         elif forgery == "moved-root":  # re-signed by the real key over a root that is not the entries'
             root = chain.merkle_root([b"\x00" * 32] * 8)
             msg = chain.checkpoint_message(8, root, 4, bytes.fromhex(cp.prev_root), chain.format_at(cp.at))
-            conn.execute(
-                c.update().where(c.c.tree_size == 8).values(root=root.hex(), signature=KEY.sign(msg).hex())
-            )
+            conn.execute(c.update().where(c.c.tree_size == 8).values(root=root.hex(), signature=KEY.sign(msg).hex()))
         elif forgery == "broken-link":
-            msg = chain.checkpoint_message(
-                8, bytes.fromhex(cp.root), 0, chain.merkle_root([]), chain.format_at(cp.at)
-            )
+            msg = chain.checkpoint_message(8, bytes.fromhex(cp.root), 0, chain.merkle_root([]), chain.format_at(cp.at))
             conn.execute(
                 c.update()
                 .where(c.c.tree_size == 8)
-                .values(
-                    prev_tree_size=0, prev_root=chain.merkle_root([]).hex(), signature=KEY.sign(msg).hex()
-                )
+                .values(prev_tree_size=0, prev_root=chain.merkle_root([]).hex(), signature=KEY.sign(msg).hex())
             )
         elif forgery == "dropped":
             conn.execute(c.delete().where(c.c.tree_size == 4))
@@ -305,3 +295,33 @@ def test_tampering_detected_on_both_backends(ledger, how):
     assert not rep.ok
     with pytest.raises(AuditIntegrityError):
         log.verify_or_raise()
+
+
+def test_span_batches_and_factor_snapshots_are_recorded(ledger):
+    from carbontrail.provenance import ComponentEnergy
+    from carbontrail.span import SpanRecord
+
+    recs = [
+        SpanRecord(
+            span_id=f"{i:032x}",
+            run_id="r",
+            name="s",
+            kind="train",
+            started_at=T0,
+            ended_at=T0,
+            duration_s=1.0,
+            energy_j=10.0 * i,
+            components=[ComponentEnergy("cpu", 10.0 * i, "rapl", 0.05)],
+            buckets=[],
+        ).with_emissions(0.5 * i, 100.0, {"zone": "FR"})
+        for i in range(1, 4)
+    ]
+    log = AuditLog(ledger, clock=_clock())
+    e = log.append_span_batch(recs)
+    assert e.kind == "span-batch" and e.payload["energy_j"] == 60.0 and e.payload["emissions_g"] == 3.0
+    assert len(e.payload["span_ids"]) == 3 and len(e.payload["records_digest"]) == 64
+    f = log.append_factor_snapshot(
+        {"snapshot_id": "s1", "zone": "FR", "source": "static-factors", "vintage": "2023", "data": {"value": 56.0}}
+    )
+    assert f.payload["zone"] == "FR" and f.payload["data_digest"]
+    assert log.verify().ok

@@ -203,3 +203,13 @@ def test_policy_file_errors_name_the_file(tmp_path):
     bad.write_text("policy: p.yaml\ncases:\n  - {name: c, expect: veto, input: {a_g: 1, b_g: 1}}\n")
     _, res = run_cases(bad)
     assert not res[0].ok and "expected veto, got allow" in res[0].mismatches[0]
+
+
+def test_normalise_handles_numpy_dates_and_tuples():
+    from datetime import date
+
+    import numpy as np
+
+    out = normalise_input({"a": np.float64(1.5), "b": np.int64(3), "c": (1, 2), "d": date(2026, 1, 2), "e": True})
+    assert out == {"a": 1.5, "b": 3.0, "c": [1.0, 2.0], "d": "2026-01-02", "e": True}
+    assert type(out["b"]) is float and out["e"] is True

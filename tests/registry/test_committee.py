@@ -59,6 +59,8 @@ def test_cadence_change_then_committee_quorum(rig):
     r = gate.approve(rid, "bo")
     assert r.status == "approved" and r.detail["approvals"] == ["ana", "bo"]
     assert gate.allowed(dep.deployment_id)[0]
+    assert reg.deployment(dep.deployment_id).state == "approved"
+    reg.set_deployment_state(dep.deployment_id, "active")
 
 
 def test_submitter_who_is_a_member_cannot_approve_own_request(rig):

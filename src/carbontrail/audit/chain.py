@@ -211,9 +211,7 @@ def consistency_proof(old_size: int, entries: Sequence[bytes]) -> list[bytes]:
     return sub(old_size, 0, n, True)
 
 
-def verify_consistency(
-    old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
-) -> bool:
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> bool:
     """True when ``proof`` shows the tree (old_size, old_root) is a prefix of (new_size, new_root)
     (RFC 9162 2.1.4.2)."""
     if old_size == new_size:
@@ -245,9 +243,7 @@ def verify_consistency(
     return sn == 0 and fr == old_root and sr == new_root
 
 
-def checkpoint_message(
-    tree_size: int, root: bytes, prev_tree_size: int, prev_root: bytes, at_text: str
-) -> bytes:
+def checkpoint_message(tree_size: int, root: bytes, prev_tree_size: int, prev_root: bytes, at_text: str) -> bytes:
     """The exact bytes an Ed25519 checkpoint signature covers."""
     return canonical_json(
         {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -231,6 +231,30 @@ class AuditLog:
                     self._make_checkpoint(conn, seq, frontier.root(), last, when)
         return out
 
+    def append_span_batch(self, records: Sequence[Any], *, at: datetime | None = None) -> AuditEntry:
+        """Append one ``span-batch`` entry for spans written to the ledger: their ids, total energy
+        (J) and emissions (g), and a digest of their full records (so a later edit of a span shows)."""
+        from carbontrail.provenance import digest
+
+        dicts = [r.to_dict() for r in records]
+        payload = {
+            "span_ids": [d["span_id"] for d in dicts],
+            "energy_j": sum(float(d["energy_j"]) for d in dicts),
+            "emissions_g": sum(float(d["emissions_g"] or 0.0) for d in dicts),
+            "records_digest": digest(dicts),
+        }
+        return self.append("span-batch", payload, at=at)
+
+    def append_factor_snapshot(self, snapshot: dict[str, Any], *, at: datetime | None = None) -> AuditEntry:
+        """Append one ``factor-snapshot`` entry: the snapshot's id, zone, source, vintage and a digest
+        of its data (``snapshot`` is a row of ``factor_snapshots`` as a dict)."""
+        from carbontrail.provenance import digest
+
+        keys = ("snapshot_id", "zone", "source", "dataset", "vintage", "signal", "basis", "resolution_s")
+        payload = {k: snapshot.get(k) for k in keys}
+        payload["data_digest"] = digest(snapshot.get("data"))
+        return self.append("factor-snapshot", payload, at=at)
+
     def _last_checkpoint(self, conn: sa.Connection) -> Checkpoint | None:
         row = conn.execute(
             audit_checkpoints.select().order_by(audit_checkpoints.c.tree_size.desc()).limit(1)
@@ -291,9 +315,7 @@ class AuditLog:
             raise LedgerError(f"no audit entry {seq}")
         return _row_entry(row)
 
-    def entries(
-        self, *, kind: str | None = None, since_seq: int = 0, limit: int | None = None
-    ) -> list[AuditEntry]:
+    def entries(self, *, kind: str | None = None, since_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
         """Entries in order, optionally of one kind, after ``since_seq``."""
         q = audit_entries.select().where(audit_entries.c.seq > since_seq).order_by(audit_entries.c.seq)
         if kind is not None:
@@ -408,8 +430,7 @@ class AuditLog:
                 if int(head.seq) != last_seq or head.hash != prev.hex():
                     bad(
                         min(int(head.seq), last_seq) + 1,
-                        f"head says entry {int(head.seq)} but the chain ends at {last_seq}: "
-                        "truncated or forged",
+                        f"head says entry {int(head.seq)} but the chain ends at {last_seq}: truncated or forged",
                     )
         return rep
 
@@ -435,9 +456,7 @@ class AuditLog:
                 .limit(1)
             ).one_or_none()
             if cp_row is None:
-                raise LedgerError(
-                    f"no checkpoint covers audit entry {seq} yet: run `carbontrail audit checkpoint`"
-                )
+                raise LedgerError(f"no checkpoint covers audit entry {seq} yet: run `carbontrail audit checkpoint`")
             cp = _row_checkpoint(cp_row)
             hashes = [
                 bytes.fromhex(h)
@@ -467,9 +486,7 @@ def verify_export(bundle: dict[str, Any], *, trusted_key: str | None = None) -> 
         e = bundle["entry"]
         c = bundle["checkpoint"]
         seq = int(e["seq"])
-        h = chain.entry_hash(
-            bytes.fromhex(e["prev_hash"]), seq, e["kind"], e["at"], chain.canonical_json(e["payload"])
-        )
+        h = chain.entry_hash(bytes.fromhex(e["prev_hash"]), seq, e["kind"], e["at"], chain.canonical_json(e["payload"]))
         if h.hex() != e["hash"]:
             raise AuditIntegrityError(f"entry {seq}: hash does not match its contents")
         proof = [bytes.fromhex(p) for p in bundle["inclusion_proof"]]

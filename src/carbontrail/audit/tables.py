@@ -26,9 +26,7 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column(
-        "frontier", sa.Text, nullable=False, comment="JSON [[height, hex], ...] of the Merkle frontier"
-    ),
+    sa.Column("frontier", sa.Text, nullable=False, comment="JSON [[height, hex], ...] of the Merkle frontier"),
 )
 
 audit_checkpoints = sa.Table(

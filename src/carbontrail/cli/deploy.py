@@ -22,6 +22,7 @@ POLICY_OPT = typer.Option(
     None, "--policy", envvar="CARBONTRAIL_POLICY", help="policy YAML (default: the policy activated in the ledger)"
 )
 INTENSITY_OPT = typer.Option([], "--intensity", help="ZONE=G_PER_KWH stated serving-zone intensity (repeat)")
+HOURLY_OPT = typer.Option(False, "--hourly", help="use the grid's hour-of-day profile, not the annual factor")
 AS_OPT = typer.Option(..., "--as", envvar="CARBONTRAIL_USER", help="who you are")
 
 
@@ -38,8 +39,10 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, float]:
     return out
 
 
-def open_gate(policy_path: Path | None, intensity: Sequence[str]) -> Any:
-    """A :class:`Gate` over the project's ledger and audit chain."""
+def open_gate(policy_path: Path | None, intensity: Sequence[str], *, hourly: bool = False) -> Any:
+    """A :class:`Gate` over the project's ledger and audit chain. Serving-zone intensities: stated
+    ``--intensity`` values first, else the grid package (annual factor, or an hourly profile with
+    ``hourly``), else the settings' stated factor."""
     from carbontrail.cli.audit import open_audit
     from carbontrail.policy import Policy
     from carbontrail.registry import Gate, Registry, ZoneIntensity
@@ -62,16 +65,24 @@ def open_gate(policy_path: Path | None, intensity: Sequence[str]) -> Any:
         for z, v in stated.items()
     }
 
+    from carbontrail.errors import GridError
+    from carbontrail.registry.grid_intensity import grid_zone_intensity
+
     def lookup(zone: str) -> ZoneIntensity:
         if zone in zones:
             return zones[zone]
+        try:
+            zones[zone] = grid_zone_intensity(zone, hourly=hourly)
+            return zones[zone]
+        except GridError:
+            pass
         if s.intensity_g_per_kwh is not None:
             return ZoneIntensity(
                 zone,
                 intensity_g_per_kwh=s.intensity_g_per_kwh,
                 provenance={"source": "stated", "via": "settings.intensity_g_per_kwh"},
             )
-        raise RegistryError(f"no intensity for serving zone {zone!r}: pass --intensity {zone}=G_PER_KWH")
+        raise RegistryError(f"no grid intensity for serving zone {zone!r}: pass --intensity {zone}=G_PER_KWH")
 
     return Gate(Registry(ledger, audit=audit), policy, audit, lookup)
 
@@ -184,11 +195,12 @@ def request(
     actor: str = AS_OPT,
     policy: Path = POLICY_OPT,
     intensity: list[str] = INTENSITY_OPT,
+    hourly: bool = HOURLY_OPT,
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Submit a deployment to the gate; evaluated at once (exit 5 when vetoed)."""
     with cli_errors():
-        r = open_gate(policy, intensity).request(deployment_id, submitter=actor)
+        r = open_gate(policy, intensity, hourly=hourly).request(deployment_id, submitter=actor)
         _emit(r, json_out)
         if r.status == "vetoed":
             raise typer.Exit(EXIT_POLICY_DENIED)
@@ -241,12 +253,13 @@ def reevaluate(
     request_id: str,
     policy: Path = POLICY_OPT,
     intensity: list[str] = INTENSITY_OPT,
+    hourly: bool = HOURLY_OPT,
     actor: str = typer.Option("system", "--as", envvar="CARBONTRAIL_USER"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Re-evaluate with current factors and traffic; approvals of a changed input stop counting."""
     with cli_errors():
-        _emit(open_gate(policy, intensity).reevaluate(request_id, by=actor), json_out)
+        _emit(open_gate(policy, intensity, hourly=hourly).reevaluate(request_id, by=actor), json_out)
 
 
 @app.command("member-add")

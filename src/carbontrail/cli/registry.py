@@ -181,6 +181,7 @@ def footprint(
 
     with cli_errors():
         gate = open_gate(policy, intensity) if policy else _bare_gate(intensity)
+        gate.intensity = _with_grid(gate.intensity)
         dep = gate.registry.deployment(deployment_id)
         fp = gate.footprint(dep)
         rows = []
@@ -209,6 +210,27 @@ def footprint(
                     r["zone"], str(r["retrain_every_days"]), f"{r['annual_g'] / 1e6:.3f}", f"{r['delta_g'] / 1e6:+.3f}"
                 )
             err.print(w)
+
+
+def _with_grid(base: Any) -> Any:
+    """Stated intensities first, then the grid package's annual factor."""
+    from carbontrail.errors import GridError
+    from carbontrail.registry.grid_intensity import grid_zone_intensity
+
+    def lookup(zone: str) -> Any:
+        if not callable(base) and zone in base:
+            return base[zone]
+        if callable(base):
+            try:
+                return base(zone)
+            except Exception:  # fall through to the grid
+                pass
+        try:
+            return grid_zone_intensity(zone)
+        except GridError as exc:
+            raise ConfigError(f"no intensity for zone {zone!r}: pass --intensity {zone}=G_PER_KWH ({exc})") from exc
+
+    return lookup
 
 
 def _bare_gate(intensity: list[str]) -> Any:

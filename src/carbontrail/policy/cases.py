@@ -75,9 +75,7 @@ def run_cases(test_file: str | Path, *, backend: str = "auto") -> tuple[Policy, 
     except OSError as exc:
         raise PolicyLoadError(f"cannot read: {exc}", file=fname) from exc
     if not isinstance(doc, LineMap) or not isinstance(doc.get("policy"), str):
-        raise PolicyLoadError(
-            "a test file is a mapping with `policy:` (path) and `cases:`", file=fname, line=1
-        )
+        raise PolicyLoadError("a test file is a mapping with `policy:` (path) and `cases:`", file=fname, line=1)
     policy = Policy.load(tf.parent / doc["policy"], backend=backend)
     base = _plain(doc.get("base") or {})
     cases = doc.get("cases")
@@ -91,35 +89,25 @@ def run_cases(test_file: str | Path, *, backend: str = "auto") -> tuple[Policy, 
         name = str(case.get("name", f"case {i + 1}"))
         expect = case.get("expect")
         if expect not in OUTCOMES:
-            raise PolicyLoadError(
-                f"case {name!r}: `expect` must be one of {OUTCOMES}", file=fname, line=case.line
-            )
+            raise PolicyLoadError(f"case {name!r}: `expect` must be one of {OUTCOMES}", file=fname, line=case.line)
         want_rules = case.get("rules") or {}
         if not isinstance(want_rules, dict):
-            raise PolicyLoadError(
-                f"case {name!r}: `rules` maps rule id to pass|fail|error", file=fname, line=case.line
-            )
+            raise PolicyLoadError(f"case {name!r}: `rules` maps rule id to pass|fail|error", file=fname, line=case.line)
         for rid, st in want_rules.items():
             if rid not in rule_ids:
                 raise PolicyLoadError(
                     f"case {name!r}: no rule {rid!r} in the policy",
                     file=fname,
-                    line=want_rules.key_lines.get(rid, case.line)
-                    if isinstance(want_rules, LineMap)
-                    else case.line,
+                    line=want_rules.key_lines.get(rid, case.line) if isinstance(want_rules, LineMap) else case.line,
                 )
             if st not in ("pass", "fail", "error"):
-                raise PolicyLoadError(
-                    f"case {name!r}: rule status must be pass|fail|error", file=fname, line=case.line
-                )
+                raise PolicyLoadError(f"case {name!r}: rule status must be pass|fail|error", file=fname, line=case.line)
         data = deep_merge(base, _plain(case.get("input") or {}))
         d = policy.evaluate(data)
         got = {r.rule_id: r.status for r in d.rules}
         mism = [f"outcome: expected {expect}, got {d.outcome}"] if d.outcome != expect else []
         mism += [
-            f"rule {rid}: expected {st}, got {got.get(rid)}"
-            for rid, st in want_rules.items()
-            if got.get(rid) != st
+            f"rule {rid}: expected {st}, got {got.get(rid)}" for rid, st in want_rules.items() if got.get(rid) != st
         ]
         results.append(CaseResult(name, case.line, not mism, expect, d.outcome, mism, d))
     return policy, results

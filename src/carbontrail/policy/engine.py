@@ -195,14 +195,6 @@ class Decision:
         }
 
 
-def _json_default(v: Any) -> Any:
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, tuple):
-        return list(v)
-    raise TypeError(f"unsupported value of type {type(v).__name__}")
-
-
 def normalise_input(value: Any, path: str = "input", *, max_bytes: int = LIMITS.max_input_bytes) -> Any:
     """Plain data with every number as a float (booleans kept), dates as ISO strings.
 
@@ -212,20 +204,54 @@ def normalise_input(value: Any, path: str = "input", *, max_bytes: int = LIMITS.
     return _normalise(value, path, max_bytes)[0]
 
 
+def _walk(v: Any) -> Any:
+    """Numbers to floats (booleans kept), tuples to lists, dates to ISO text; the common types take
+    the fast path (``type() is``), anything else goes through :func:`_slow`."""
+    t = type(v)
+    if t is float or t is str or t is bool or v is None:
+        return v
+    if t is int:
+        return float(v)
+    if t is dict:
+        return {k: _walk(x) for k, x in v.items()}
+    if t is list or t is tuple:
+        return [_walk(x) for x in v]
+    return _slow(v)
+
+
+def _slow(v: Any) -> Any:
+    if isinstance(v, bool):
+        return bool(v)
+    if isinstance(v, float | int):
+        return float(v)
+    if isinstance(v, str):
+        return str(v)
+    if isinstance(v, Mapping):
+        return {k: _walk(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_walk(x) for x in v]
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if hasattr(v, "__index__"):  # numpy integers and friends
+        return float(v.__index__())
+    if hasattr(v, "__float__") and not hasattr(v, "__len__"):  # numpy floats, Decimal
+        return float(v)
+    raise TypeError(f"unsupported value of type {type(v).__name__}")
+
+
 def _normalise(value: Any, path: str, max_bytes: int) -> tuple[Any, str]:
     """(normalised value, its canonical JSON text)."""
     try:
-        text = json.dumps(
-            value, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_json_default
-        )
+        norm = _walk(value)
+        canon = json.dumps(norm, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
         raise PolicyError(f"{path}: not a finite number somewhere in the input ({exc})") from exc
     except TypeError as exc:
         raise PolicyError(f"{path}: {exc} (keys must be strings)") from exc
-    if len(text) > max_bytes:
+    except RecursionError as exc:
+        raise PolicyError(f"{path}: nested too deeply") from exc
+    if len(canon) > max_bytes:
         raise PolicyError(f"{path}: input is larger than {max_bytes} bytes of JSON")
-    norm = json.loads(text, parse_int=float)
-    canon = json.dumps(norm, sort_keys=True, separators=(",", ":"))
     return norm, canon
 
 
@@ -323,9 +349,7 @@ class Policy:
         return cls.from_text(text, file=str(p), backend=backend, limits=limits)
 
     @classmethod
-    def from_text(
-        cls, text: str, *, file: str = "<policy>", backend: str = "auto", limits: Limits = LIMITS
-    ) -> Policy:
+    def from_text(cls, text: str, *, file: str = "<policy>", backend: str = "auto", limits: Limits = LIMITS) -> Policy:
         """Compile a policy from its YAML text."""
         doc = load_yaml(text, file, limits)
         eng = get_backend(backend)
@@ -341,9 +365,7 @@ class Policy:
                 raise fail(f"unknown key {k!r} (expected one of {sorted(known)})", doc.key_lines[k])
         pid = doc.get("policy")
         if not isinstance(pid, str) or not _RULE_ID.match(pid):
-            raise fail(
-                "`policy` must be an id (letters, digits, - _ .)", doc.key_lines.get("policy", doc.line)
-            )
+            raise fail("`policy` must be an id (letters, digits, - _ .)", doc.key_lines.get("policy", doc.line))
         version = str(doc.get("version", "0"))
         approval = doc.get("approval") or _empty()
         if not isinstance(approval, LineMap):
@@ -415,9 +437,7 @@ class Policy:
         seen: set[str] = set()
         for r in raw_rules:
             if not isinstance(r, LineMap):
-                raise fail(
-                    "each rule is a mapping with id, severity, require, message", doc.key_lines["rules"]
-                )
+                raise fail("each rule is a mapping with id, severity, require, message", doc.key_lines["rules"])
             rid = r.get("id")
             line = r.line
             if not isinstance(rid, str) or not _RULE_ID.match(rid):
@@ -430,9 +450,7 @@ class Policy:
                 raise fail(f"unknown key(s) {sorted(extra)}", r.key_lines[sorted(extra)[0]], rid)
             sev = r.get("severity", "veto")
             if sev not in SEVERITIES:
-                raise fail(
-                    f"severity must be one of {SEVERITIES}, got {sev!r}", r.key_lines.get("severity"), rid
-                )
+                raise fail(f"severity must be one of {SEVERITIES}, got {sev!r}", r.key_lines.get("severity"), rid)
             src = r.get("require")
             if not isinstance(src, str):
                 raise fail("`require` must be a CEL expression string", r.key_lines.get("require", line), rid)

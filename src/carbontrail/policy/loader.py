@@ -21,9 +21,7 @@ __all__ = ["LIMITS", "Limits", "LineMap", "PolicyLoadError", "check_expression",
 class PolicyLoadError(PolicyError):
     """A policy or policy-test file is malformed. ``file``, ``line`` (1-based) and ``rule_id`` say where."""
 
-    def __init__(
-        self, msg: str, *, file: str = "<policy>", line: int | None = None, rule_id: str | None = None
-    ):
+    def __init__(self, msg: str, *, file: str = "<policy>", line: int | None = None, rule_id: str | None = None):
         where = file + (f":{line}" if line else "")
         rule = f" rule {rule_id!r}:" if rule_id else ""
         super().__init__(f"{where}:{rule} {msg}")
@@ -101,9 +99,7 @@ class LineMap(dict[str, Any]):
 
 def _convert(node: yaml.Node, file: str, seen: set[int]) -> Any:
     if id(node) in seen:
-        raise PolicyLoadError(
-            "YAML anchors/aliases are not allowed", file=file, line=node.start_mark.line + 1
-        )
+        raise PolicyLoadError("YAML anchors/aliases are not allowed", file=file, line=node.start_mark.line + 1)
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
         out = LineMap()
@@ -111,14 +107,10 @@ def _convert(node: yaml.Node, file: str, seen: set[int]) -> Any:
         out.key_lines = {}
         for k_node, v_node in node.value:
             if k_node.tag == "tag:yaml.org,2002:merge":
-                raise PolicyLoadError(
-                    "YAML merge keys are not allowed", file=file, line=k_node.start_mark.line + 1
-                )
+                raise PolicyLoadError("YAML merge keys are not allowed", file=file, line=k_node.start_mark.line + 1)
             key = _convert(k_node, file, seen)
             if not isinstance(key, str):
-                raise PolicyLoadError(
-                    f"keys must be strings, got {key!r}", file=file, line=k_node.start_mark.line + 1
-                )
+                raise PolicyLoadError(f"keys must be strings, got {key!r}", file=file, line=k_node.start_mark.line + 1)
             if key in out:
                 raise PolicyLoadError(f"duplicate key {key!r}", file=file, line=k_node.start_mark.line + 1)
             out[key] = _convert(v_node, file, seen)

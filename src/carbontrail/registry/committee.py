@@ -470,6 +470,10 @@ class Gate:
                     .where(reg_requests.c.request_id == request_id)
                     .values(status=req.status, updated_at=self.clock())
                 )
+        if req.status == "approved":
+            dep = self.registry.deployment(req.deployment_id)
+            if dep.state == "requested":
+                self.registry.set_deployment_state(req.deployment_id, "approved", by="gate")
         return req
 
     def status(self, request_id: str) -> Request:
