@@ -40,6 +40,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from carbontrail.errors import ConfigError
 from carbontrail.hpo.account import AccountState, QuotaAccount, default_worker_name
+from carbontrail.hpo.fidelity import Checkpoints, Fidelity, levels_choices, lowest_level_params, promote
 from carbontrail.hpo.measure import TrackMeasure, TrialMeasure, TrialWindow
 from carbontrail.hpo.models import LogCostModel
 from carbontrail.hpo.quota import Quota
@@ -169,13 +170,36 @@ class TrialContext:
     """
 
     def __init__(self, trial: Trial, params: dict[str, Any], window: TrialWindow, guard: _Guard | None,
-                 study_name: str) -> None:
+                 study_name: str, checkpoints: Checkpoints | None = None) -> None:
         self.trial = trial
         self.params = params
         self.number = trial.number
         self.window = window
         self._guard = guard
         self.study_name = study_name
+        self._checkpoints = checkpoints
+
+    def save_checkpoint(self, obj: Any) -> str:
+        """Save a model (pickled) as an Optuna artifact of this trial, for promotions to resume.
+
+        Needs ``optimize(..., fidelity=..., artifact_store=...)``. Returns the artifact id.
+        """
+        if self._checkpoints is None:
+            raise ConfigError("checkpoints need optimize(..., fidelity=Fidelity(...), artifact_store=...)")
+        return self._checkpoints.save(self.trial, self.params, obj)
+
+    def load_checkpoint(self) -> tuple[Any, float] | None:
+        """The model this configuration saved at the highest lower fidelity level, and that level.
+
+        Resume it (``warm_start=True`` and ``fit``, or ``partial_fit``) to pay only the extra
+        training. None when there is none (train from scratch).
+        """
+        if self._checkpoints is None:
+            return None
+        found = self._checkpoints.load(self.trial.study, self.params)
+        if found is not None:
+            self.trial.set_user_attr("resumed_from_level", found[1])
+        return found
 
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
@@ -270,6 +294,8 @@ class _Run:
     max_refusals: int
     seed: int | None
     tags: dict[str, str]
+    fidelity: Fidelity | None = None
+    artifact_store: Any = None
 
 
 def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: QuotaAccount, quota: Quota,
@@ -368,6 +394,10 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
             if cached_in_row >= run.max_cached_in_row:
                 rep.stop_reason = "converged"
                 break
+            if run.fidelity is not None:
+                promote(study, run.fidelity)
+                if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    study.enqueue_trial(lowest_level_params(run.fidelity))
             # the sampler's own cost, reserved and measured like a trial
             s_rid = account.reserve(max(sampler_est_j, 1e-9), purpose="sampler", worker=worker, now=_now())
             if s_rid is None:
@@ -445,7 +475,8 @@ def _run_trial(
     with _GUARDS_LOCK:
         _GUARDS[(run.study_name, trial.number)] = guard
     guard.start()
-    ctx = TrialContext(trial, params, window, guard, run.study_name)
+    ckpt = Checkpoints(run.artifact_store, run.fidelity) if run.fidelity and run.artifact_store else None
+    ctx = TrialContext(trial, params, window, guard, run.study_name, ckpt)
     value: float | None = None
     error: str | None = None
     try:
@@ -516,6 +547,8 @@ def optimize(
     max_cached_in_row: int = 50,
     max_refusals: int = 3,
     tags: Mapping[str, str] | None = None,
+    fidelity: Fidelity | None = None,
+    artifact_store: Any = None,
 ) -> HpoResult:
     """Optimise ``objective`` over ``space`` without spending more than ``quota``.
 
@@ -556,6 +589,11 @@ def optimize(
         max_cached_in_row: a worker stops after this many consecutive cache hits (search converged).
         max_refusals: a worker stops after this many consecutive refused admissions.
         tags: extra labels on every span.
+        fidelity: multi-fidelity promotion (:class:`carbontrail.hpo.fidelity.Fidelity`): the space must
+            hold ``fidelity.param`` as the choices ``fidelity.levels``; new configurations start at the
+            lowest level and the best ``1/eta`` of each level are promoted.
+        artifact_store: an Optuna artifact store for ``ctx.save_checkpoint``/``ctx.load_checkpoint``
+            (e.g. ``FileSystemArtifactStore``), so promotions resume saved models.
 
     Returns:
         :class:`HpoResult` with the final account read from the ledger.
@@ -564,6 +602,8 @@ def optimize(
     q = Quota.parse(quota, intensity_g_per_kwh=intensity_g_per_kwh)
     if n_workers < 1:
         raise ConfigError("n_workers must be >= 1")
+    if fidelity is not None:
+        levels_choices(fidelity, dists)
     if direction not in ("maximize", "minimize"):
         raise ConfigError("direction must be 'maximize' or 'minimize'")
     study_name = study_name or f"hpo-{uuid.uuid4().hex[:10]}"
@@ -581,6 +621,7 @@ def optimize(
             intensity_g_per_kwh=intensity_g_per_kwh,
             deadline_s=None if timeout_s is None else time.time() + timeout_s, stop_when=stop_when,
             max_cached_in_row=max_cached_in_row, max_refusals=max_refusals, seed=seed, tags=dict(tags or {}),
+            fidelity=fidelity, artifact_store=artifact_store,
         )
         study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed)
         study = optuna.create_study(study_name=study_name, storage=storage, sampler=study_sampler,
