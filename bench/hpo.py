@@ -183,7 +183,7 @@ class _Replay:
 
 
 def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota_j: float, target: float,
-                workdir: Path, stop_at_target: bool) -> dict[str, Any]:
+                workdir: Path, stop_at_target: bool, options: dict[str, Any] | None = None) -> dict[str, Any]:
     import optuna
 
     from carbontrail.hpo import optimize
@@ -204,7 +204,7 @@ def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota
     res = optimize(
         _Replay(table["rows"]), GRIDS[model], quota=f"{quota_j} J", ledger=ledger, sampler=method, seed=seed,
         measure=FakeTrialMeasure(), stop_when=stop_when, max_cached_in_row=300,
-        initial_reservation_j=quota_j / 20, n_workers=1,
+        initial_reservation_j=quota_j / 20, n_workers=1, sampler_options=options,
     )
     spent = 0.0
     for t in sorted(res.study.get_trials(deepcopy=False), key=lambda t: t.number):

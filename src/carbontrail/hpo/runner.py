@@ -296,19 +296,21 @@ class _Run:
     tags: dict[str, str]
     fidelity: Fidelity | None = None
     artifact_store: Any = None
+    sampler_options: Mapping[str, Any] | None = None
 
 
 def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: QuotaAccount, quota: Quota,
-                  quantile: float, seed: int | None) -> BaseSampler:
+                  quantile: float, seed: int | None, options: Mapping[str, Any] | None = None) -> BaseSampler:
     if isinstance(spec, BaseSampler):
         return spec
     if callable(spec):
         return spec()  # type: ignore[no-any-return]
     name = spec or "cost-aware"
+    opts = dict(options or {})
     if name == "tpe":
-        return TPESampler(seed=seed)
+        return TPESampler(seed=seed, **opts)
     if name == "random":
-        return RandomSampler(seed=seed)
+        return RandomSampler(seed=seed, **opts)
     if name == "cost-aware":
         limit_j = quota.energy_for(quota.limit)
 
@@ -319,7 +321,7 @@ def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: Quo
             return quota.energy_for(account.state().remaining) if limit_j else 0.0
 
         return CostAwareSampler(space, budget_fraction=fraction, remaining_j=remaining, quantile=quantile,
-                                seed=seed)
+                                seed=seed, **opts)
     raise ConfigError(f"unknown sampler {name!r} (cost-aware, tpe, random, or an Optuna sampler)")
 
 
@@ -360,7 +362,7 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
     measure: TrialMeasure = run.measure if run.measure is not None else TrackMeasure()
     if study is None:
         sampler = _make_sampler(run.sampler, run.space, account, run.quota, run.quantile,
-                                None if run.seed is None else run.seed + index)
+                                None if run.seed is None else run.seed + index, run.sampler_options)
         study = optuna.load_study(study_name=run.study_name, storage=run.storage, sampler=sampler,
                                   pruner=EnergyAwarePruner(run.pruner))
     objective = load_objective(run.objective)
@@ -549,6 +551,7 @@ def optimize(
     tags: Mapping[str, str] | None = None,
     fidelity: Fidelity | None = None,
     artifact_store: Any = None,
+    sampler_options: Mapping[str, Any] | None = None,
 ) -> HpoResult:
     """Optimise ``objective`` over ``space`` without spending more than ``quota``.
 
@@ -569,6 +572,7 @@ def optimize(
         n_workers: parallel workers (threads, or Dask tasks with ``dask_client``).
         sampler: ``"cost-aware"`` (default, :class:`CostAwareSampler`), ``"tpe"``, ``"random"``, an
             Optuna sampler, or a factory of one (Dask workers call the factory).
+        sampler_options: keyword arguments for the named sampler (e.g. ``{"n_startup_trials": 3}``).
         pruner: any Optuna pruner; wrapped in :class:`EnergyAwarePruner`.
         measure: how trials are measured (default :class:`TrackMeasure`: ``carbontrail.track`` spans
             of kind ``hpo-trial`` written to the ledger).
@@ -621,9 +625,9 @@ def optimize(
             intensity_g_per_kwh=intensity_g_per_kwh,
             deadline_s=None if timeout_s is None else time.time() + timeout_s, stop_when=stop_when,
             max_cached_in_row=max_cached_in_row, max_refusals=max_refusals, seed=seed, tags=dict(tags or {}),
-            fidelity=fidelity, artifact_store=artifact_store,
+            fidelity=fidelity, artifact_store=artifact_store, sampler_options=sampler_options,
         )
-        study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed)
+        study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed, sampler_options)
         study = optuna.create_study(study_name=study_name, storage=storage, sampler=study_sampler,
                                     pruner=EnergyAwarePruner(pruner), direction=direction,  # type: ignore[arg-type]
                                     load_if_exists=True)
