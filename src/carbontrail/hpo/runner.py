@@ -327,6 +327,9 @@ def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: Quo
 
 def _predict_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
                initial_j: float, seed: int | None) -> float:
+    if isinstance(study.sampler, CostAwareSampler):  # reuse the sampler's fitted cost model
+        pred = study.sampler.predict_upper_j(study, params, quantile)
+        return initial_j if pred is None else pred
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if trial_energy_j(t) and all(n in t.params for n in space)]
     if not done:
@@ -367,7 +370,7 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                                   pruner=EnergyAwarePruner(run.pruner))
     objective = load_objective(run.objective)
     intensity = run.quota.intensity_g_per_kwh if run.quota.basis == "carbon" else run.intensity_g_per_kwh
-    sampler_est_j = 0.0
+    sampler_est_j = 0.01 * run.initial_reservation_j
     cached_in_row = refusals = 0
     tags = {"study": run.study_name, "worker": worker, **run.tags}
     try:
@@ -407,27 +410,26 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                     break
                 continue
             w = measure.start(f"{run.study_name}:sampler", "other", tags)
-            try:
+            try:  # the sampler, the cache lookup and the cost prediction are the search's own work
                 trial = study.ask(run.space)
+                params = dict(trial.params)
+                hit = _cached_value(study, run.space, params_key(params)) if run.cache else None
+                pred_j = 0.0 if hit is not None else _predict_j(
+                    study, run.space, params, run.quantile, run.initial_reservation_j, run.seed)
             finally:
                 e_s, span_s = _finish(w, "ok", None)
                 account.settle(s_rid, energy_j=e_s, emissions_g=_g(e_s, intensity), state="COMPLETE",
                                purpose="sampler", span_id=span_s, worker=worker, now=_now())
-            sampler_est_j = 2.0 * e_s
-            params = dict(trial.params)
-            key = params_key(params)
-            if run.cache:
-                hit = _cached_value(study, run.space, key)
-                if hit is not None:
-                    trial.set_user_attr("cached", True)
-                    trial.set_user_attr(ENERGY_ATTR, 0.0)
-                    study.tell(trial, hit)
-                    account.record_cached(trial.number, worker=worker, now=_now())
-                    rep.n_cached += 1
-                    cached_in_row += 1
-                    continue
+            sampler_est_j = max(sampler_est_j, 2.0 * e_s)  # twice the largest sampler call so far
+            if hit is not None:
+                trial.set_user_attr("cached", True)
+                trial.set_user_attr(ENERGY_ATTR, 0.0)
+                study.tell(trial, hit)
+                account.record_cached(trial.number, worker=worker, now=_now())
+                rep.n_cached += 1
+                cached_in_row += 1
+                continue
             cached_in_row = 0
-            pred_j = _predict_j(study, run.space, params, run.quantile, run.initial_reservation_j, run.seed)
             rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now())
             trial.set_user_attr("predicted_j", pred_j)
             if rid is None:
@@ -435,8 +437,8 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 study.tell(trial, state=TrialState.FAIL)
                 rep.n_refused += 1
                 refusals += 1
-                if refusals > run.max_refusals or _out_of_quota(account, run, rep):
-                    rep.stop_reason = rep.stop_reason or "quota"
+                # another configuration may still fit: ask again, up to max_refusals times in a row
+                if refusals >= run.max_refusals and _out_of_quota(account, run, rep):
                     break
                 continue
             refusals = 0
@@ -591,7 +593,8 @@ def optimize(
         dask_client: a ``dask.distributed.Client``; workers then run as Dask tasks in its cluster.
         seed: random seed of the sampler (worker ``i`` uses ``seed + i``).
         max_cached_in_row: a worker stops after this many consecutive cache hits (search converged).
-        max_refusals: a worker stops after this many consecutive refused admissions.
+        max_refusals: after this many consecutive refused admissions a worker stops if nothing is running
+            anywhere (the study is then ``exhausted``), else waits for running trials to settle.
         tags: extra labels on every span.
         fidelity: multi-fidelity promotion (:class:`carbontrail.hpo.fidelity.Fidelity`): the space must
             hold ``fidelity.param`` as the choices ``fidelity.levels``; new configurations start at the
