@@ -119,3 +119,14 @@ def test_resume_keeps_spending_and_stopped_refuses(ledger):
         QuotaAccount.open(ledger, "s4", None, now=T0, resume=False)
     with pytest.raises(ConfigError):
         QuotaAccount.open(ledger, "missing", None, now=T0)
+
+
+def test_public_surface_is_pinned():
+    import carbontrail.hpo as hpo
+
+    assert sorted(hpo.__all__) == sorted([
+        "AccountState", "Checkpoints", "CostAwareSampler", "EnergyAwarePruner", "Fidelity", "HpoResult", "Quota",
+        "QuotaAccount", "TrackMeasure", "TrialContext", "TrialMeasure", "TrialWindow", "WorkerReport",
+        "load_objective", "optimize", "parse_space", "promote", "warm_start",
+    ])
+    assert all(hasattr(hpo, n) for n in hpo.__all__)

@@ -15,6 +15,7 @@ See ``docs/hpo.md`` for the quota guarantee, the cost-aware sampler, Dask and th
 from __future__ import annotations
 
 from carbontrail.hpo.account import AccountState, QuotaAccount
+from carbontrail.hpo.fidelity import Checkpoints, Fidelity, promote
 from carbontrail.hpo.measure import TrackMeasure, TrialMeasure, TrialWindow
 from carbontrail.hpo.quota import Quota
 from carbontrail.hpo.runner import (
@@ -31,8 +32,10 @@ from carbontrail.hpo.warm import warm_start
 
 __all__ = [
     "AccountState",
+    "Checkpoints",
     "CostAwareSampler",
     "EnergyAwarePruner",
+    "Fidelity",
     "HpoResult",
     "Quota",
     "QuotaAccount",
@@ -44,5 +47,6 @@ __all__ = [
     "load_objective",
     "optimize",
     "parse_space",
+    "promote",
     "warm_start",
 ]

@@ -15,26 +15,46 @@ import numpy as np
 __all__ = ["GPModel", "LogCostModel", "expected_improvement"]
 
 
-class GPModel:
-    """A GP regressor on points of the unit cube; ``predict`` gives mean and standard deviation."""
+def _lbfgs_capped(obj_func, initial_theta, bounds):  # type: ignore[no-untyped-def]
+    """L-BFGS-B on the marginal likelihood with at most 40 iterations (the sampler's energy matters)."""
+    from scipy.optimize import minimize
 
-    def __init__(self, seed: int = 0) -> None:
+    res = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds,
+                   options={"maxiter": 40})
+    return res.x, res.fun
+
+
+class GPModel:
+    """A GP regressor on points of the unit cube; ``predict`` gives mean and standard deviation.
+
+    ``kernel``: a kernel fitted earlier (``self.kernel`` after a fit) to reuse without optimising its
+    hyperparameters again — a Cholesky solve instead of an L-BFGS search, which keeps the sampler's
+    own energy small.
+    """
+
+    def __init__(self, seed: int = 0, kernel: object | None = None) -> None:
         self.seed = seed
         self._gp: object | None = None
+        self._kernel = kernel
+        self.kernel: object | None = None
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> GPModel:
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-            length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
-        ) + WhiteKernel(1e-2, (1e-6, 1e0))
-        gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=self.seed,
-                                      n_restarts_optimizer=0)
+        if self._kernel is not None:
+            gp = GaussianProcessRegressor(kernel=self._kernel, normalize_y=True, optimizer=None)
+        else:
+            kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+                length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(1e-2, 1e2), nu=2.5
+            ) + WhiteKernel(1e-2, (1e-6, 1e0))
+            gp = GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=self.seed,
+                                          n_restarts_optimizer=0, optimizer=_lbfgs_capped)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gp.fit(x, y)
         self._gp = gp
+        self.kernel = gp.kernel_
         return self
 
     def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,17 +71,21 @@ class LogCostModel:
     ``exp(mu + z_q * sd)`` used by admission control.
     """
 
-    def __init__(self, *, min_points: int = 3, cold_factor: float = 2.0, seed: int = 0) -> None:
+    def __init__(self, *, min_points: int = 3, cold_factor: float = 2.0, seed: int = 0,
+                 kernel: object | None = None) -> None:
         self.min_points = min_points
         self.cold_factor = cold_factor
         self._gp: GPModel | None = None
         self._max_j: float | None = None
         self.seed = seed
+        self._kernel = kernel
+        self.kernel: object | None = None
 
     def fit(self, x: np.ndarray, energy_j: np.ndarray) -> LogCostModel:
         e = np.maximum(np.asarray(energy_j, dtype=float), 1e-9)
         self._max_j = float(e.max()) if len(e) else None
-        self._gp = GPModel(self.seed).fit(x, np.log(e)) if len(e) >= self.min_points else None
+        self._gp = GPModel(self.seed, self._kernel).fit(x, np.log(e)) if len(e) >= self.min_points else None
+        self.kernel = self._gp.kernel if self._gp is not None else None
         return self
 
     @property

@@ -40,6 +40,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState
 
 from carbontrail.errors import ConfigError
 from carbontrail.hpo.account import AccountState, QuotaAccount, default_worker_name
+from carbontrail.hpo.fidelity import Checkpoints, Fidelity, levels_choices, lowest_level_params, promote
 from carbontrail.hpo.measure import TrackMeasure, TrialMeasure, TrialWindow
 from carbontrail.hpo.models import LogCostModel
 from carbontrail.hpo.quota import Quota
@@ -169,13 +170,36 @@ class TrialContext:
     """
 
     def __init__(self, trial: Trial, params: dict[str, Any], window: TrialWindow, guard: _Guard | None,
-                 study_name: str) -> None:
+                 study_name: str, checkpoints: Checkpoints | None = None) -> None:
         self.trial = trial
         self.params = params
         self.number = trial.number
         self.window = window
         self._guard = guard
         self.study_name = study_name
+        self._checkpoints = checkpoints
+
+    def save_checkpoint(self, obj: Any) -> str:
+        """Save a model (pickled) as an Optuna artifact of this trial, for promotions to resume.
+
+        Needs ``optimize(..., fidelity=..., artifact_store=...)``. Returns the artifact id.
+        """
+        if self._checkpoints is None:
+            raise ConfigError("checkpoints need optimize(..., fidelity=Fidelity(...), artifact_store=...)")
+        return self._checkpoints.save(self.trial, self.params, obj)
+
+    def load_checkpoint(self) -> tuple[Any, float] | None:
+        """The model this configuration saved at the highest lower fidelity level, and that level.
+
+        Resume it (``warm_start=True`` and ``fit``, or ``partial_fit``) to pay only the extra
+        training. None when there is none (train from scratch).
+        """
+        if self._checkpoints is None:
+            return None
+        found = self._checkpoints.load(self.trial.study, self.params)
+        if found is not None:
+            self.trial.set_user_attr("resumed_from_level", found[1])
+        return found
 
     def __getitem__(self, name: str) -> Any:
         return self.params[name]
@@ -270,19 +294,23 @@ class _Run:
     max_refusals: int
     seed: int | None
     tags: dict[str, str]
+    fidelity: Fidelity | None = None
+    artifact_store: Any = None
+    sampler_options: Mapping[str, Any] | None = None
 
 
 def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: QuotaAccount, quota: Quota,
-                  quantile: float, seed: int | None) -> BaseSampler:
+                  quantile: float, seed: int | None, options: Mapping[str, Any] | None = None) -> BaseSampler:
     if isinstance(spec, BaseSampler):
         return spec
     if callable(spec):
         return spec()  # type: ignore[no-any-return]
     name = spec or "cost-aware"
+    opts = dict(options or {})
     if name == "tpe":
-        return TPESampler(seed=seed)
+        return TPESampler(seed=seed, **opts)
     if name == "random":
-        return RandomSampler(seed=seed)
+        return RandomSampler(seed=seed, **opts)
     if name == "cost-aware":
         limit_j = quota.energy_for(quota.limit)
 
@@ -293,12 +321,15 @@ def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: Quo
             return quota.energy_for(account.state().remaining) if limit_j else 0.0
 
         return CostAwareSampler(space, budget_fraction=fraction, remaining_j=remaining, quantile=quantile,
-                                seed=seed)
+                                seed=seed, **opts)
     raise ConfigError(f"unknown sampler {name!r} (cost-aware, tpe, random, or an Optuna sampler)")
 
 
 def _predict_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
                initial_j: float, seed: int | None) -> float:
+    if isinstance(study.sampler, CostAwareSampler):  # reuse the sampler's fitted cost model
+        pred = study.sampler.predict_upper_j(study, params, quantile)
+        return initial_j if pred is None else pred
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if trial_energy_j(t) and all(n in t.params for n in space)]
     if not done:
@@ -334,12 +365,12 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
     measure: TrialMeasure = run.measure if run.measure is not None else TrackMeasure()
     if study is None:
         sampler = _make_sampler(run.sampler, run.space, account, run.quota, run.quantile,
-                                None if run.seed is None else run.seed + index)
+                                None if run.seed is None else run.seed + index, run.sampler_options)
         study = optuna.load_study(study_name=run.study_name, storage=run.storage, sampler=sampler,
                                   pruner=EnergyAwarePruner(run.pruner))
     objective = load_objective(run.objective)
     intensity = run.quota.intensity_g_per_kwh if run.quota.basis == "carbon" else run.intensity_g_per_kwh
-    sampler_est_j = 0.0
+    sampler_est_j = 0.01 * run.initial_reservation_j
     cached_in_row = refusals = 0
     tags = {"study": run.study_name, "worker": worker, **run.tags}
     try:
@@ -368,6 +399,10 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
             if cached_in_row >= run.max_cached_in_row:
                 rep.stop_reason = "converged"
                 break
+            if run.fidelity is not None:
+                promote(study, run.fidelity)
+                if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                    study.enqueue_trial(lowest_level_params(run.fidelity))
             # the sampler's own cost, reserved and measured like a trial
             s_rid = account.reserve(max(sampler_est_j, 1e-9), purpose="sampler", worker=worker, now=_now())
             if s_rid is None:
@@ -375,27 +410,26 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                     break
                 continue
             w = measure.start(f"{run.study_name}:sampler", "other", tags)
-            try:
+            try:  # the sampler, the cache lookup and the cost prediction are the search's own work
                 trial = study.ask(run.space)
+                params = dict(trial.params)
+                hit = _cached_value(study, run.space, params_key(params)) if run.cache else None
+                pred_j = 0.0 if hit is not None else _predict_j(
+                    study, run.space, params, run.quantile, run.initial_reservation_j, run.seed)
             finally:
                 e_s, span_s = _finish(w, "ok", None)
                 account.settle(s_rid, energy_j=e_s, emissions_g=_g(e_s, intensity), state="COMPLETE",
                                purpose="sampler", span_id=span_s, worker=worker, now=_now())
-            sampler_est_j = 2.0 * e_s
-            params = dict(trial.params)
-            key = params_key(params)
-            if run.cache:
-                hit = _cached_value(study, run.space, key)
-                if hit is not None:
-                    trial.set_user_attr("cached", True)
-                    trial.set_user_attr(ENERGY_ATTR, 0.0)
-                    study.tell(trial, hit)
-                    account.record_cached(trial.number, worker=worker, now=_now())
-                    rep.n_cached += 1
-                    cached_in_row += 1
-                    continue
+            sampler_est_j = max(sampler_est_j, 2.0 * e_s)  # twice the largest sampler call so far
+            if hit is not None:
+                trial.set_user_attr("cached", True)
+                trial.set_user_attr(ENERGY_ATTR, 0.0)
+                study.tell(trial, hit)
+                account.record_cached(trial.number, worker=worker, now=_now())
+                rep.n_cached += 1
+                cached_in_row += 1
+                continue
             cached_in_row = 0
-            pred_j = _predict_j(study, run.space, params, run.quantile, run.initial_reservation_j, run.seed)
             rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now())
             trial.set_user_attr("predicted_j", pred_j)
             if rid is None:
@@ -403,8 +437,8 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 study.tell(trial, state=TrialState.FAIL)
                 rep.n_refused += 1
                 refusals += 1
-                if refusals > run.max_refusals or _out_of_quota(account, run, rep):
-                    rep.stop_reason = rep.stop_reason or "quota"
+                # another configuration may still fit: ask again, up to max_refusals times in a row
+                if refusals >= run.max_refusals and _out_of_quota(account, run, rep):
                     break
                 continue
             refusals = 0
@@ -445,7 +479,8 @@ def _run_trial(
     with _GUARDS_LOCK:
         _GUARDS[(run.study_name, trial.number)] = guard
     guard.start()
-    ctx = TrialContext(trial, params, window, guard, run.study_name)
+    ckpt = Checkpoints(run.artifact_store, run.fidelity) if run.fidelity and run.artifact_store else None
+    ctx = TrialContext(trial, params, window, guard, run.study_name, ckpt)
     value: float | None = None
     error: str | None = None
     try:
@@ -516,6 +551,9 @@ def optimize(
     max_cached_in_row: int = 50,
     max_refusals: int = 3,
     tags: Mapping[str, str] | None = None,
+    fidelity: Fidelity | None = None,
+    artifact_store: Any = None,
+    sampler_options: Mapping[str, Any] | None = None,
 ) -> HpoResult:
     """Optimise ``objective`` over ``space`` without spending more than ``quota``.
 
@@ -536,6 +574,7 @@ def optimize(
         n_workers: parallel workers (threads, or Dask tasks with ``dask_client``).
         sampler: ``"cost-aware"`` (default, :class:`CostAwareSampler`), ``"tpe"``, ``"random"``, an
             Optuna sampler, or a factory of one (Dask workers call the factory).
+        sampler_options: keyword arguments for the named sampler (e.g. ``{"n_startup_trials": 3}``).
         pruner: any Optuna pruner; wrapped in :class:`EnergyAwarePruner`.
         measure: how trials are measured (default :class:`TrackMeasure`: ``carbontrail.track`` spans
             of kind ``hpo-trial`` written to the ledger).
@@ -554,8 +593,14 @@ def optimize(
         dask_client: a ``dask.distributed.Client``; workers then run as Dask tasks in its cluster.
         seed: random seed of the sampler (worker ``i`` uses ``seed + i``).
         max_cached_in_row: a worker stops after this many consecutive cache hits (search converged).
-        max_refusals: a worker stops after this many consecutive refused admissions.
+        max_refusals: after this many consecutive refused admissions a worker stops if nothing is running
+            anywhere (the study is then ``exhausted``), else waits for running trials to settle.
         tags: extra labels on every span.
+        fidelity: multi-fidelity promotion (:class:`carbontrail.hpo.fidelity.Fidelity`): the space must
+            hold ``fidelity.param`` as the choices ``fidelity.levels``; new configurations start at the
+            lowest level and the best ``1/eta`` of each level are promoted.
+        artifact_store: an Optuna artifact store for ``ctx.save_checkpoint``/``ctx.load_checkpoint``
+            (e.g. ``FileSystemArtifactStore``), so promotions resume saved models.
 
     Returns:
         :class:`HpoResult` with the final account read from the ledger.
@@ -564,6 +609,8 @@ def optimize(
     q = Quota.parse(quota, intensity_g_per_kwh=intensity_g_per_kwh)
     if n_workers < 1:
         raise ConfigError("n_workers must be >= 1")
+    if fidelity is not None:
+        levels_choices(fidelity, dists)
     if direction not in ("maximize", "minimize"):
         raise ConfigError("direction must be 'maximize' or 'minimize'")
     study_name = study_name or f"hpo-{uuid.uuid4().hex[:10]}"
@@ -581,8 +628,9 @@ def optimize(
             intensity_g_per_kwh=intensity_g_per_kwh,
             deadline_s=None if timeout_s is None else time.time() + timeout_s, stop_when=stop_when,
             max_cached_in_row=max_cached_in_row, max_refusals=max_refusals, seed=seed, tags=dict(tags or {}),
+            fidelity=fidelity, artifact_store=artifact_store, sampler_options=sampler_options,
         )
-        study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed)
+        study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed, sampler_options)
         study = optuna.create_study(study_name=study_name, storage=storage, sampler=study_sampler,
                                     pruner=EnergyAwarePruner(pruner), direction=direction,  # type: ignore[arg-type]
                                     load_if_exists=True)

@@ -12,6 +12,7 @@ nothing), and so are candidates whose predicted upper-quantile energy no longer 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,7 +48,8 @@ class CostAwareSampler(BaseSampler):
         space: the study's distributions (the runner passes them; ``optimize`` does this for you).
         base: candidate generator (default ``TPESampler(seed=seed)``); also used alone for the first
             ``n_startup_trials`` trials.
-        n_candidates: candidates drawn from ``base`` per trial (as many again are drawn at random).
+        n_candidates: candidates drawn from ``base`` per trial.
+        n_random_candidates: candidates drawn uniformly at random per trial (cheap to draw).
         n_startup_trials: trials sampled by ``base`` alone before the models are used.
         budget_fraction: callable giving the fraction of the quota spent (0..1); drives ``alpha``.
             ``None`` keeps ``alpha = 1``.
@@ -62,7 +64,8 @@ class CostAwareSampler(BaseSampler):
         space: Mapping[str, BaseDistribution],
         *,
         base: BaseSampler | None = None,
-        n_candidates: int = 24,
+        n_candidates: int = 8,
+        n_random_candidates: int = 32,
         n_startup_trials: int = 5,
         budget_fraction: Callable[[], float] | None = None,
         remaining_j: Callable[[], float] | None = None,
@@ -74,12 +77,59 @@ class CostAwareSampler(BaseSampler):
         self._base = base or TPESampler(seed=seed)
         self._random = RandomSampler(seed=seed)
         self.n_candidates = n_candidates
+        self.n_random_candidates = n_random_candidates
         self.n_startup_trials = n_startup_trials
         self.budget_fraction = budget_fraction
         self.remaining_j = remaining_j
         self.quantile = quantile
         self._rng = np.random.default_rng(seed)
         self.last_alpha: float | None = None
+        self.refit_every = 5
+        self._kernels: dict[str, tuple[int, object]] = {}  # model -> (n points at last full fit, kernel)
+        self._cost_cache: tuple[tuple[int, ...], LogCostModel] | None = None
+        self._lock = threading.Lock()
+
+    def _kernel_for(self, which: str, n: int) -> object | None:
+        """A kernel to reuse (hyperparameters not re-optimised) unless ``refit_every`` new points came."""
+        k = self._kernels.get(which)
+        if k is None or n >= k[0] + self.refit_every:
+            return None
+        return k[1]
+
+    def _remember(self, which: str, n: int, kernel: object | None, reused: bool) -> None:
+        if kernel is not None and not reused:
+            self._kernels[which] = (n, kernel)
+
+    def cost_model(
+        self, study: Study, search_space: Mapping[str, BaseDistribution] | None = None
+    ) -> LogCostModel | None:
+        """The log-cost model fitted on the study's complete trials (cached until a trial completes)."""
+        space = dict(search_space or self.space)
+        pts = [
+            (t, e) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if (e := trial_energy_j(t)) is not None and e > 0 and all(n in t.params for n in space)
+        ]
+        if not pts:
+            return None
+        key = tuple(sorted(t.number for t, _ in pts))
+        with self._lock:
+            if self._cost_cache is not None and self._cost_cache[0] == key:
+                return self._cost_cache[1]
+            kernel = self._kernel_for("cost", len(pts))
+            model = LogCostModel(seed=int(self._rng.integers(2**31)), kernel=kernel).fit(
+                self.encoder.encode_many([{n: t.params[n] for n in space} for t, _ in pts]),
+                np.array([e for _, e in pts]),
+            )
+            self._remember("cost", len(pts), model.kernel, kernel is not None)
+            self._cost_cache = (key, model)
+            return model
+
+    def predict_upper_j(self, study: Study, params: Mapping[str, Any], quantile: float) -> float | None:
+        """Upper ``quantile`` of the energy of ``params`` (J) from :meth:`cost_model`; None without data."""
+        model = self.cost_model(study)
+        if model is None:
+            return None
+        return float(model.upper(self.encoder.encode(params)[None, :], quantile)[0])
 
     def reseed_rng(self) -> None:
         self._base.reseed_rng()
@@ -112,8 +162,8 @@ class CostAwareSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> list[dict[str, Any]]:
         cands: list[dict[str, Any]] = []
-        for sampler in (self._base, self._random):
-            for _ in range(self.n_candidates):
+        for sampler, n in ((self._base, self.n_candidates), (self._random, self.n_random_candidates)):
+            for _ in range(n):
                 cands.append({
                     n: sampler.sample_independent(study, trial, n, d) for n, d in search_space.items()
                 })
@@ -133,12 +183,7 @@ class CostAwareSampler(BaseSampler):
         keys = list(seen)
         x_obs = self.encoder.encode_many([self._params_of(done, k, search_space) for k in keys])
         y_obs = np.array([seen[k] for k in keys])
-        with_e = [(t, trial_energy_j(t)) for t in done]
-        e_pts = [(t, e) for t, e in with_e if e is not None and e > 0]
-        cost = LogCostModel(seed=int(self._rng.integers(2**31)))
-        if e_pts:
-            cost.fit(self.encoder.encode_many([{n: t.params[n] for n in search_space} for t, _ in e_pts]),
-                     np.array([e for _, e in e_pts]))
+        cost = self.cost_model(study, search_space)
 
         cands = [c for c in self._candidates(study, trial, search_space) if params_key(c) not in seen]
         uniq = list({params_key(c): c for c in cands}.values())
@@ -146,13 +191,16 @@ class CostAwareSampler(BaseSampler):
             return {}
         x = self.encoder.encode_many(uniq)
         if len(keys) >= 2 and np.ptp(y_obs) > 0:
-            mu, sd = GPModel(int(self._rng.integers(2**31))).fit(x_obs, y_obs).predict(x)
+            kernel = self._kernel_for("objective", len(keys))
+            gp = GPModel(int(self._rng.integers(2**31)), kernel).fit(x_obs, y_obs)
+            self._remember("objective", len(keys), gp.kernel, kernel is not None)
+            mu, sd = gp.predict(x)
             ei = expected_improvement(mu, sd, float(y_obs.min()))
         else:
             ei = np.ones(len(uniq))
         alpha = self.alpha()
         self.last_alpha = alpha
-        if e_pts:
+        if cost is not None:
             pred = cost.mean_j(x)
             pred = pred / float(np.median(pred))  # scale-free: only ratios matter
             score = ei / np.power(np.maximum(pred, 1e-12), alpha)
