@@ -4,7 +4,7 @@ The service authenticates callers with API tokens; the committee rules (member r
 four-eyes, overrides) stay in :class:`carbontrail.registry.Gate`, which is told who acts by the
 token's *name*. A token's role lets a request reach the gate; the gate's member table decides
 whether that person may act. Serving-zone intensity for projections comes from the annual factors
-(:class:`carbontrail.grid.sources.StaticFactors`), else the stated ``settings.intensity_g_per_kwh``.
+(:func:`carbontrail.registry.grid_intensity.grid_lookup`), else the stated ``settings.intensity_g_per_kwh``.
 """
 
 from __future__ import annotations
@@ -65,21 +65,17 @@ class Governance:
         return self._policy
 
     def intensity(self, zone: str) -> Any:
-        """Serving-zone intensity for footprint projections (annual factor, else the stated one)."""
+        """Serving-zone intensity for footprint projections: the grid package's annual factor
+        (:func:`carbontrail.registry.grid_intensity.grid_lookup`, cached per zone), else the stated
+        ``settings.intensity_g_per_kwh``."""
         from carbontrail.registry import ZoneIntensity
 
         try:
-            from carbontrail.grid.sources import StaticFactors
-
             if self._factors is None:
-                self._factors = StaticFactors()
-            prov = self._factors.provenance(zone)
-            return ZoneIntensity(
-                zone,
-                intensity_g_per_kwh=prov.intensity_g_per_kwh,
-                provenance=prov.to_dict(),
-                uncertainty_rel=prov.uncertainty_rel,
-            )
+                from carbontrail.registry.grid_intensity import grid_lookup
+
+                self._factors = grid_lookup()
+            return self._factors(zone)
         except CarbontrailError as exc:
             if self.settings.intensity_g_per_kwh is not None:
                 return ZoneIntensity(
