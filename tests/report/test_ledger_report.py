@@ -103,3 +103,30 @@ def test_schedule_plans_and_hpo_accounts_feed_the_report(ledger, sample_spans):
     assert s["span_ids"] == [R1]
     (q,) = rep.hpo
     assert (q["study"], q["trials"], q["used_rel"]) == ("s1", 10, pytest.approx(0.4))
+
+
+def test_long_running_trees_are_loaded_whole(ledger):
+    from tests.report.conftest import span
+
+    day = 86400.0
+    t_root = T0 - timedelta(days=10)
+    root = span(
+        "e" * 32,
+        "train",
+        11 * 8.64e5,
+        start=t_root,
+        duration_s=11 * day,
+        buckets=[(t_root.timestamp() + i * day, 8.64e5) for i in range(11)],
+    )
+    child = span(
+        "f" * 32, "data-prep", 4.32e5, start=t_root + timedelta(days=1), duration_s=3600, parent_id=root.span_id
+    )
+    old = span("1" * 32, "train", 1.0, start=T0 - timedelta(days=30), duration_s=60)
+    ledger.add_spans([root, child, old])
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=1)
+    got = load_period_spans(ledger, start, end)
+    assert sorted(s.span_id for s in got) == sorted([root.span_id, child.span_id])
+    rep = report_from_ledger(ledger, period_start=start, period_end=end, generated_at=NOW)
+    # the root's two buckets in the period, pro-rated to its exclusive share (1 - 4.32e5 / 9.504e6)
+    assert rep.totals["energy"].value == pytest.approx(2 * 8.64e5 * (1 - 4.32e5 / 9.504e6))
+    assert rep.totals["energy"].span_ids == (root.span_id,)

@@ -33,25 +33,45 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _records(rows: Iterable[Any]) -> list[SpanRecord]:
+    out = []
+    for r in rows:
+        m = dict(r._mapping)
+        m.pop("recorded_at", None)
+        out.append(SpanRecord.from_dict(m))
+    return out
+
+
 def load_period_spans(ledger: Any, period_start: datetime, period_end: datetime) -> list[SpanRecord]:
     """Every span of the trees with any span overlapping ``[period_start, period_end)``.
 
-    Spans are read by ``started_at < period_end``; trees whose spans all ended before the
-    period are dropped (their buckets cannot fall in it).
+    Reads the spans that overlap the period (``started_at < period_end`` and ``ended_at >=
+    period_start``), then their ancestors and their ancestors' descendants, so that each tree is
+    whole: a parent's exclusive energy needs its children.
     """
-    candidates = ledger.spans(until=period_end)
-    by_root: dict[str, list[SpanRecord]] = {}
-    by_id = {s.span_id: s for s in candidates}
-    for s in candidates:
-        cur = s
-        while cur.parent_id is not None and cur.parent_id in by_id:
-            cur = by_id[cur.parent_id]
-        by_root.setdefault(cur.span_id, []).append(s)
-    out: list[SpanRecord] = []
-    for tree in by_root.values():
-        if any(s.ended_at >= period_start for s in tree):
-            out.extend(tree)
-    return out
+    from carbontrail.ledger.schema import spans as t
+
+    got: dict[str, SpanRecord] = {}
+    with ledger.engine.connect() as conn:
+        q = sa.select(t).where(t.c.started_at < period_end, t.c.ended_at >= period_start)
+        frontier = _records(conn.execute(q))
+        while frontier:
+            for s in frontier:
+                got[s.span_id] = s
+            parents = {s.parent_id for s in frontier if s.parent_id and s.parent_id not in got}
+            kids_of = [s.span_id for s in frontier]
+            nxt: list[SpanRecord] = []
+            for chunk in _chunks(sorted(parents), 500):
+                nxt += _records(conn.execute(sa.select(t).where(t.c.span_id.in_(chunk))))
+            for chunk in _chunks(kids_of, 500):
+                nxt += _records(conn.execute(sa.select(t).where(t.c.parent_id.in_(chunk))))
+            frontier = [s for s in nxt if s.span_id not in got]
+    return sorted(got.values(), key=lambda s: (s.started_at, s.span_id))
+
+
+def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 def schedule_outcomes(ledger: Any, period_start: datetime, period_end: datetime) -> list[ScheduleOutcome]:
