@@ -235,3 +235,28 @@ def test_codecarbon_export_matches_codecarbon_columns(sample_spans):
     assert r3["emissions"] == ""  # not attributed: left empty, not zero
     assert float(r3["energy_consumed"]) == pytest.approx(0.5)
     assert float(r3["cpu_energy"]) == 0.0
+
+
+def test_hourly_intensity_recorded_by_attribution_follows_each_bucket():
+    from tests.report.conftest import span
+
+    t0 = T0.timestamp()
+    s = span("9" * 32, "train", 3.6e6, emissions_g=200.0, zone="DE", buckets=[(t0, 1.8e6), (t0 + 3600, 1.8e6)])
+    # as grid attribution records it: [bucket_start, energy_j, intensity]; 0.5 kWh x 100 + 0.5 kWh x 300 = 200 g
+    s.provenance["buckets_intensity_g_per_kwh"] = [[t0, 1.8e6, 100.0], [t0 + 3600, 1.8e6, 300.0]]
+    second = datetime.fromtimestamp(t0 + 3600, UTC)
+    rep = build_report([s], period_start=second, period_end=second + timedelta(hours=1), generated_at=NOW)
+    assert rep.totals["emissions_location"].value == pytest.approx(150.0)  # not 100 (pro-rated by energy)
+    rep = build_report(
+        [s],
+        period_start=T0,
+        period_end=T0 + timedelta(days=1),
+        generated_at=NOW,
+        options=ReportOptions(period_granularity="hour"),
+    )
+    assert [r["emissions_g"] for r in rep.trend] == pytest.approx([50.0, 150.0])
+    # market-based, no instrument and no residual mix: each hour at its own location-based intensity
+    assert rep.totals["emissions_market"].value == pytest.approx(200.0)
+    opts = ReportOptions(instruments=[Instrument("PPA", "ppa", 1.8e6, "DE", second, second + timedelta(hours=1))])
+    rep = build_report([s], period_start=T0, period_end=T0 + timedelta(days=1), generated_at=NOW, options=opts)
+    assert rep.totals["emissions_market"].value == pytest.approx(50.0)  # the 300 g/kWh hour is covered

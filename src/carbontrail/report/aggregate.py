@@ -25,6 +25,7 @@ Uncertainty
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,17 @@ class Piece:
     buckets: list[tuple[float, float]]
     snapshot_id: str | None
     unavailable: tuple[str, ...] = ()
+    #: emissions (g) per bucket, aligned with ``buckets``, when the span's provenance carries the
+    #: intensity of each bucket (grid attribution records it); else ``None`` (pro-rated by energy)
+    bucket_g: list[float] | None = None
+
+    def bucket_emissions_g(self, i: int) -> float | None:
+        """Emissions of bucket ``i`` (hourly intensity when recorded, else pro-rated)."""
+        if self.emissions_g is None:
+            return None
+        if self.bucket_g is not None:
+            return self.bucket_g[i]
+        return self.emissions_g * self.buckets[i][1] / self.energy_j if self.energy_j > 0 else 0.0
 
     @property
     def intensity_g_per_kwh(self) -> float | None:
@@ -124,6 +136,7 @@ def exclusive_pieces(spans: Iterable[SpanRecord]) -> tuple[list[Piece], list[str
                 emis = s.emissions_g - kid_g
         pieces.append(
             Piece(
+                bucket_g=_bucket_emissions(s, emis),
                 span_id=s.span_id,
                 root_id=root_of(s),
                 kind=s.kind,
@@ -148,36 +161,62 @@ def exclusive_pieces(spans: Iterable[SpanRecord]) -> tuple[list[Piece], list[str
     return pieces, notes
 
 
+def _bucket_emissions(s: SpanRecord, emissions_g: float | None) -> list[float] | None:
+    """Split ``emissions_g`` over the span's buckets by energy x the intensity recorded for each bucket."""
+    if emissions_g is None or not s.buckets:
+        return None
+    rows = (s.provenance or {}).get("buckets_intensity_g_per_kwh")
+    if not isinstance(rows, list) or not rows:
+        return None
+    by_t: dict[float, float] = {}
+    for row in rows:
+        try:
+            by_t[float(row[0])] = float(row[2])
+        except (TypeError, ValueError, IndexError):
+            return None
+    weights = [e * by_t.get(float(t), math.nan) for t, e in s.buckets]
+    total = sum(weights)
+    if not math.isfinite(total) or total <= 0:
+        return None
+    return [emissions_g * w / total for w in weights]
+
+
+def _sub(p: Piece, keep: Sequence[int], kind: str | None = None) -> Piece:
+    """The part of a piece in some of its buckets (energy, emissions, bands and methods follow)."""
+    bs = [p.buckets[i] for i in keep]
+    e_in = sum(e for _, e in bs)
+    f = e_in / p.energy_j if p.energy_j > 0 else 1.0
+    bg = None if p.bucket_g is None else [p.bucket_g[i] for i in keep]
+    g = None if p.emissions_g is None else (sum(bg) if bg is not None else p.emissions_g * f)
+    return Piece(
+        span_id=p.span_id,
+        root_id=p.root_id,
+        kind=kind or p.kind,
+        model=p.model,
+        team=p.team,
+        pipeline=p.pipeline,
+        zone=p.zone,
+        started_at=p.started_at,
+        ended_at=p.ended_at,
+        energy_j=e_in,
+        emissions_g=g,
+        energy_unc_j=p.energy_unc_j * f,
+        intensity_unc_rel=p.intensity_unc_rel,
+        methods_j={k: v * f for k, v in p.methods_j.items()},
+        buckets=bs,
+        snapshot_id=p.snapshot_id,
+        unavailable=p.unavailable,
+        bucket_g=bg,
+    )
+
+
 def _clip(pieces: list[Piece], start_s: float, end_s: float) -> list[Piece]:
-    """Pieces restricted to buckets starting in ``[start_s, end_s)``; emissions pro-rated."""
+    """Pieces restricted to buckets starting in ``[start_s, end_s)``."""
     out = []
     for p in pieces:
-        inside = [(t, e) for t, e in p.buckets if start_s <= t < end_s]
-        if not inside:
-            continue
-        e_in = sum(e for _, e in inside)
-        f = e_in / p.energy_j if p.energy_j > 0 else 1.0
-        out.append(
-            Piece(
-                span_id=p.span_id,
-                root_id=p.root_id,
-                kind=p.kind,
-                model=p.model,
-                team=p.team,
-                pipeline=p.pipeline,
-                zone=p.zone,
-                started_at=p.started_at,
-                ended_at=p.ended_at,
-                energy_j=e_in,
-                emissions_g=None if p.emissions_g is None else p.emissions_g * f,
-                energy_unc_j=p.energy_unc_j * f,
-                intensity_unc_rel=p.intensity_unc_rel,
-                methods_j={k: v * f for k, v in p.methods_j.items()},
-                buckets=inside,
-                snapshot_id=p.snapshot_id,
-                unavailable=p.unavailable,
-            )
-        )
+        keep = [i for i, (t, _) in enumerate(p.buckets) if start_s <= t < end_s]
+        if keep:
+            out.append(p if len(keep) == len(p.buckets) else _sub(p, keep))
     return out
 
 
@@ -355,7 +394,7 @@ def _market_based(ps: Sequence[Piece], opts: ReportOptions) -> dict[str, Any]:
     remaining = {i.instrument_id: i.energy_j for i in opts.instruments}
     used: dict[str, float] = defaultdict(float)
     cells = sorted(
-        ((t, p.zone or "", e, p) for p in ps for t, e in p.buckets if e > 0),
+        ((t, p.zone or "", e, p, i) for p in ps for i, (t, e) in enumerate(p.buckets) if e > 0),
         key=lambda c: (c[0], c[1], c[3].span_id),
     )
     covered_j = 0.0
@@ -366,7 +405,7 @@ def _market_based(ps: Sequence[Piece], opts: ReportOptions) -> dict[str, Any]:
     fallback_g = 0.0
     unattributed_j = 0.0
     fallback_zones: set[str] = set()
-    for t, zone, e, p in cells:
+    for t, zone, e, p, i in cells:
         left = e
         for inst in opts.instruments:
             if left <= 0:
@@ -386,9 +425,11 @@ def _market_based(ps: Sequence[Piece], opts: ReportOptions) -> dict[str, Any]:
         if zone in opts.residual_mix_g_per_kwh:
             residual_j += left
             residual_g += left / J_PER_KWH * opts.residual_mix_g_per_kwh[zone]
-        elif p.intensity_g_per_kwh is not None:
+        elif p.emissions_g is not None:
+            g_b = p.bucket_emissions_g(i) or 0.0  # this hour's location-based intensity
             fallback_j += left
-            fallback_g += left / J_PER_KWH * p.intensity_g_per_kwh
+            fallback_g += g_b * left / e
+
             fallback_zones.add(zone or UNLABELLED)
         else:
             unattributed_j += left
@@ -498,11 +539,10 @@ def build_report(
 
     trend: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for p in ps:
-        rate = (p.emissions_g / p.energy_j) if (p.emissions_g is not None and p.energy_j > 0) else 0.0
-        for b_s, b_j in p.buckets:
+        for i, (b_s, b_j) in enumerate(p.buckets):
             cell = trend[(period_key(b_s, opts.period_granularity), p.kind)]
             cell[0] += b_j
-            cell[1] += b_j * rate
+            cell[1] += p.bucket_emissions_g(i) or 0.0
     trend_rows = [
         {"period": per, "kind": kind, "energy_j": v[0], "emissions_g": v[1]} for (per, kind), v in sorted(trend.items())
     ]
@@ -715,33 +755,10 @@ def build_report(
 def _period_rows(ps: Sequence[Piece], granularity: str, total_j: float) -> list[Row]:
     parts: list[Piece] = []
     for p in ps:
-        per: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for t, e in p.buckets:
-            per[period_key(t, granularity)].append((t, e))
-        for key, bs in per.items():
-            e_in = sum(e for _, e in bs)
-            f = e_in / p.energy_j if p.energy_j > 0 else 1.0
-            parts.append(
-                Piece(
-                    span_id=p.span_id,
-                    root_id=p.root_id,
-                    kind=key,
-                    model=p.model,
-                    team=p.team,
-                    pipeline=p.pipeline,
-                    zone=p.zone,
-                    started_at=p.started_at,
-                    ended_at=p.ended_at,
-                    energy_j=e_in,
-                    emissions_g=None if p.emissions_g is None else p.emissions_g * f,
-                    energy_unc_j=p.energy_unc_j * f,
-                    intensity_unc_rel=p.intensity_unc_rel,
-                    methods_j={k: v * f for k, v in p.methods_j.items()},
-                    buckets=bs,
-                    snapshot_id=p.snapshot_id,
-                    unavailable=p.unavailable,
-                )
-            )
+        per: dict[str, list[int]] = defaultdict(list)
+        for i, (t, _) in enumerate(p.buckets):
+            per[period_key(t, granularity)].append(i)
+        parts += [_sub(p, keep, kind=key) for key, keep in per.items()]
     rows = _group(parts, lambda p: p.kind, total_j)
     rows.sort(key=lambda r: r.key)
     return rows
