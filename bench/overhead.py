@@ -89,10 +89,11 @@ FRESH_METERS = r"""
 import json, os, time
 t0 = time.perf_counter()
 from carbontrail.meter import default_meters
+t1 = time.perf_counter()
 ms = default_meters()
 ms.read(); ms.read()
-t1 = time.perf_counter()
-print(json.dumps({"total_ms": (t1 - t0) * 1e3}))
+t2 = time.perf_counter()
+print(json.dumps({"import_ms": (t1 - t0) * 1e3, "meters_ms": (t2 - t1) * 1e3}))
 os._exit(0)
 """
 
@@ -200,19 +201,23 @@ def main() -> None:
                 cc_construct.append(t1 - t)
     n_spans = len(spans) + 1
     deadline = time.time() + 30
-    while tracker._pending and time.time() < deadline:  # let the background flusher drain the journal
-        time.sleep(0.05)
-    tracker.flush()  # waits for a flush in progress (its lock), then finds nothing left
+    for tr_ in (tracker, bare_tracker):  # let the background flushers drain the journals
+        while tr_._pending and time.time() < deadline:
+            time.sleep(0.05)
+        tr_.flush()  # waits for a flush in progress (its lock), then finds nothing left
     flush_cpu_s = sum(thread_cpu_s(t.native_id) for t in background_threads() if t.name == "carbontrail-flush")
+    n_spans *= 2  # two trackers
 
     # background threads while one span stays open and the process does nothing else
     bg = background_threads()
-    cpu0 = {t.name: thread_cpu_s(t.native_id) for t in bg}
+    cpu0 = {(t.name, t.native_id): thread_cpu_s(t.native_id) for t in bg}
     span = track("idle", tracker=tracker).start()
     time.sleep(args.idle_s)
     span.stop()
     bg = background_threads()
-    idle_cpu = {t.name: thread_cpu_s(t.native_id) - cpu0.get(t.name, 0.0) for t in bg}
+    idle_cpu = {
+        f"{t.name} (tid {t.native_id})": thread_cpu_s(t.native_id) - cpu0.get((t.name, t.native_id), 0.0) for t in bg
+    }
     tracker.flush()
 
     # fresh processes: first span including `import carbontrail`. Bytecode is cached under a
@@ -230,7 +235,7 @@ def main() -> None:
     bare_ms = (time.perf_counter() - t) * 1e3
     cold_cache = run_fresh(FRESH, env)  # empty CPU-match cache
     fresh = [run_fresh(FRESH, env) for _ in range(args.fresh)]
-    fresh_meters = [run_fresh(FRESH_METERS, env)["total_ms"] for _ in range(args.fresh)]
+    fresh_meters = [run_fresh(FRESH_METERS, env) for _ in range(args.fresh)]
     no_bytecode = run_fresh(FRESH, nobc)
     cc_fresh = run_fresh(FRESH_CC, env) if cc_tracker is not None else None
 
@@ -270,8 +275,9 @@ def main() -> None:
         f"  without a bytecode cache (PYTHONDONTWRITEBYTECODE=1): import + first span {no_bytecode['total_ms']:.1f} ms"
     )
     print(
-        f"  meters alone: import carbontrail.meter + default_meters() + 2 reads "
-        f"{statistics.median(fresh_meters):.1f} ms"
+        f"  meters alone: import carbontrail.meter "
+        f"{statistics.median(r['import_ms'] for r in fresh_meters):.1f} ms (spans, settings, provenance), "
+        f"then default_meters() + 2 reads {statistics.median(r['meters_ms'] for r in fresh_meters):.1f} ms"
     )
     if cc_fresh:
         print(
@@ -279,7 +285,7 @@ def main() -> None:
             f"first start()+stop() {cc_fresh['first_ms']:.0f} ms"
         )
     print()
-    print(f"background threads, one span open {args.idle_s:.0f} s with nothing else running:")
+    print(f"background threads, one span open {args.idle_s:.0f} s with nothing else running (10 ms CPU resolution):")
     for name, cpu in idle_cpu.items():
         print(f"  {name}: {cpu * 1e3:.1f} ms CPU = {cpu / args.idle_s * 100:.2f} % of one core")
     print(
