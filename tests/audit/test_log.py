@@ -325,3 +325,32 @@ def test_span_batches_and_factor_snapshots_are_recorded(ledger):
     )
     assert f.payload["zone"] == "FR" and f.payload["data_digest"]
     assert log.verify().ok
+
+
+def _endless_writer(url: str) -> None:
+    led = Ledger.open(url, upgrade=False)
+    log = AuditLog(led, signing_key=KEY, checkpoint_every=50)
+    i = 0
+    while True:
+        log.append_many([("span-batch", {"i": i, "j": j}) for j in range(20)])
+        i += 1
+
+
+def test_a_writer_killed_mid_append_leaves_a_chain_that_verifies(ledger):
+    import signal
+    import time
+
+    ctx = mp.get_context("fork")
+    p = ctx.Process(target=_endless_writer, args=(ledger.url,))
+    p.start()
+    log = AuditLog(ledger, signing_key=KEY)
+    deadline = time.monotonic() + 60
+    while log.head()[0] < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGKILL)
+    p.join(30)
+    rep = log.verify()
+    assert rep.ok, rep.problems
+    assert rep.entries % 20 == 0 and rep.entries >= 200  # whole batches only
+    log.append("note", {"after": "kill"})  # the chain goes on
+    assert log.verify().ok
