@@ -124,6 +124,41 @@ def test_register_veto_then_approve_after_zone_change_and_audit(cli):
         )
     )
     assert [r["zone"] for r in fp["what_if"]] == ["FR", "DE"]
+    dated = json.loads(
+        run(
+            "deploy",
+            "create",
+            "resnet-lite",
+            "1",
+            "--env",
+            "staging",
+            "--zone",
+            "FR=1",
+            "--traffic-per-day",
+            "1000",
+            "--start-at",
+            "2026-04-01T00:00Z",
+            "--retire-at",
+            "2026-06-30T00:00Z",
+            "--json",
+        )
+    )
+    assert dated["spec"]["horizon_days"] == 90.0 and dated["spec"]["retire_at"].startswith("2026-06-30")
+    run(
+        "deploy",
+        "create",
+        "resnet-lite",
+        "1",
+        "--env",
+        "x",
+        "--zone",
+        "FR=1",
+        "--traffic-per-day",
+        "1",
+        "--start-at",
+        "2026-04-01T00:00",
+        code=3,
+    )
 
     run("audit", "checkpoint")
     rep = json.loads(run("audit", "verify", "--json"))
