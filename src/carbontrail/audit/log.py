@@ -176,7 +176,8 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """Append entries in one transaction (all or none), in order; return them.
 
-        Payloads must be JSON-serialisable without NaN; ``kind`` is a short lowercase name.
+        Payloads must be JSON-serialisable without NaN; ``kind`` is a short lowercase name. What is
+        hashed and stored is the payload's canonical JSON; the returned entries carry the dicts given.
         """
         prepared: list[tuple[str, dict[str, Any], str]] = []
         for kind, payload in items:
@@ -188,7 +189,7 @@ class AuditLog:
                 text = chain.canonical_json(payload)
             except ValueError as exc:
                 raise ValueError(f"audit payload not canonical JSON: {exc}") from exc
-            prepared.append((kind, json.loads(text), text))
+            prepared.append((kind, payload, text))
         if not prepared:
             return []
         when = at or self.clock()
