@@ -355,3 +355,26 @@ def test_a_writer_killed_mid_append_leaves_a_chain_that_verifies(ledger):
     assert rep.entries % 20 == 0 and rep.entries >= 200  # whole batches only
     log.append("note", {"after": "kill"})  # the chain goes on
     assert log.verify().ok
+
+
+def test_consistency_proofs_between_checkpoints(ledger):
+    from carbontrail.audit import verify_consistency_bundle
+
+    log = AuditLog(ledger, signing_key=KEY, checkpoint_every=3, clock=_clock())
+    for k in range(10):
+        log.append("note", {"k": k})
+    sizes = [c.tree_size for c in log.checkpoints()]
+    assert sizes == [3, 6, 9]
+    kept_root = log.checkpoints()[0].root  # what an auditor kept from an earlier visit
+    b = log.prove_consistency(3)
+    assert b["new"]["tree_size"] == 9
+    assert verify_consistency_bundle(json.loads(json.dumps(b)), old_root=kept_root, trusted_key=public_key_hex(KEY))
+    with pytest.raises(AuditIntegrityError, match="kept"):
+        verify_consistency_bundle(b, old_root="00" * 32)
+    bad = json.loads(json.dumps(b))
+    bad["consistency_proof"][0] = "11" * 32
+    with pytest.raises(AuditIntegrityError, match="extend"):
+        verify_consistency_bundle(bad)
+    assert verify_consistency_bundle(log.prove_consistency(6, 6))
+    with pytest.raises(LedgerError):
+        log.prove_consistency(4)

@@ -167,6 +167,9 @@ def test_register_veto_then_approve_after_zone_change_and_audit(cli):
     assert {"decision", "policy-activation", "registry", "deployment"} <= kinds
     run("audit", "export", "3", "--out", "bundle.json")
     run("audit", "verify-export", "bundle.json", "--trusted-public-key", rep["trusted_key"])
+    run("audit", "prove-consistency", "1000", code=4)  # no such checkpoint: a ledger error
+    cps = json.loads(run("audit", "prove-consistency", str(rep["entries"]), "--json"))
+    assert cps["new"]["tree_size"] == rep["entries"]
     # tamper with a decision: verify names it and fails
     from carbontrail.audit.tables import audit_entries
 
