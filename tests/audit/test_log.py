@@ -217,7 +217,7 @@ def _copy(base, tmp_path_factory) -> Ledger:
     return Ledger.open(f"sqlite:///{d / 'l.db'}", upgrade=False)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     how=st.sampled_from(["edit", "edit-kind", "edit-time", "delete", "insert", "reorder", "truncate"]),
     i=st.integers(min_value=1, max_value=N),

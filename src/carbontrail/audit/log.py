@@ -424,21 +424,25 @@ class AuditLog:
                             expected = seq + 1
         last_seq = expected - 1
         if chain_ok:
+            head_ok = head is not None and int(head.seq) == last_seq and head.hash == prev.hex()
             for cp in cps:
                 if cp.tree_size > last_seq:
+                    # with an intact-looking head, the tail may have been rewritten since the last
+                    # good checkpoint; otherwise the entries after the chain's end are simply missing
+                    first = last_cp + 1 if head_ok else last_seq + 1
                     bad(
-                        last_cp + 1,
+                        first,
                         f"checkpoint {cp.tree_size} covers entries that are missing "
-                        f"(chain ends at {last_seq}): entries after {last_cp} were removed or renumbered",
+                        f"(chain ends at {last_seq}): entries after {first - 1} were removed or renumbered",
                     )
                     break
             if head is None:
                 bad(None, "audit head row missing")
             else:
                 rep.head_seq = int(head.seq)
-                if int(head.seq) != last_seq or head.hash != prev.hex():
+                if not head_ok:
                     bad(
-                        min(int(head.seq), last_seq) + 1,
+                        last_seq + 1,
                         f"head says entry {int(head.seq)} but the chain ends at {last_seq}: truncated or forged",
                     )
         return rep
