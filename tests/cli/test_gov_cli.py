@@ -124,6 +124,41 @@ def test_register_veto_then_approve_after_zone_change_and_audit(cli):
         )
     )
     assert [r["zone"] for r in fp["what_if"]] == ["FR", "DE"]
+    dated = json.loads(
+        run(
+            "deploy",
+            "create",
+            "resnet-lite",
+            "1",
+            "--env",
+            "staging",
+            "--zone",
+            "FR=1",
+            "--traffic-per-day",
+            "1000",
+            "--start-at",
+            "2026-04-01T00:00Z",
+            "--retire-at",
+            "2026-06-30T00:00Z",
+            "--json",
+        )
+    )
+    assert dated["spec"]["horizon_days"] == 90.0 and dated["spec"]["retire_at"].startswith("2026-06-30")
+    run(
+        "deploy",
+        "create",
+        "resnet-lite",
+        "1",
+        "--env",
+        "x",
+        "--zone",
+        "FR=1",
+        "--traffic-per-day",
+        "1",
+        "--start-at",
+        "2026-04-01T00:00",
+        code=3,
+    )
 
     run("audit", "checkpoint")
     rep = json.loads(run("audit", "verify", "--json"))
@@ -132,6 +167,9 @@ def test_register_veto_then_approve_after_zone_change_and_audit(cli):
     assert {"decision", "policy-activation", "registry", "deployment"} <= kinds
     run("audit", "export", "3", "--out", "bundle.json")
     run("audit", "verify-export", "bundle.json", "--trusted-public-key", rep["trusted_key"])
+    run("audit", "prove-consistency", "1000", code=4)  # no such checkpoint: a ledger error
+    cps = json.loads(run("audit", "prove-consistency", str(rep["entries"]), "--json"))
+    assert cps["new"]["tree_size"] == rep["entries"]
     # tamper with a decision: verify names it and fails
     from carbontrail.audit.tables import audit_entries
 

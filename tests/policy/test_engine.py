@@ -213,3 +213,31 @@ def test_normalise_handles_numpy_dates_and_tuples():
     out = normalise_input({"a": np.float64(1.5), "b": np.int64(3), "c": (1, 2), "d": date(2026, 1, 2), "e": True})
     assert out == {"a": 1.5, "b": 3.0, "c": [1.0, 2.0], "d": "2026-01-02", "e": True}
     assert type(out["b"]) is float and out["e"] is True
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_missing_or_mistyped_input_the_policy_reads_fails_closed(backend):
+    import copy
+
+    policy, results = run_cases(EXAMPLES / "deploy-carbon.tests.yaml", backend=backend)
+    good = {**results[0].decision.inputs_read}
+    assert results[0].decision.outcome == "allow"
+    base = {"team": "vision", "environment": "production",
+            "model": {"inference_measured": True, "training_emissions_g": 1.0},
+            "deployment": {"zones": ["FR"]},
+            "footprint": {"annual_g": 1.0, "total_g": 1.0, "retraining_g": 0.0, "sci_g_per_1k": 0.1,
+                          "max_intensity_g_per_kwh": 50.0, "uncertainty_rel": 0.1}}
+    assert policy.evaluate(base).outcome == "allow"
+    for dotted, parts in policy.input_paths:
+        assert dotted in good
+        for bad in ("missing", None, "text", [1.0]):
+            data = copy.deepcopy(base)
+            cur = data
+            for p in parts[:-1]:
+                cur = cur[p]
+            if bad == "missing":
+                del cur[parts[-1]]
+            else:
+                cur[parts[-1]] = bad
+            d = policy.evaluate(data)
+            assert d.outcome == "veto", (dotted, bad, d.to_dict()["rules"])

@@ -138,12 +138,26 @@ def test_plugin_refuses_unapproved_alias_changes(server, ledger_url):
     # move to a clean zone: approved at once; promotion and direct alias changes now pass
     reg.update_deployment(dep.deployment_id, replace(DIRTY, zones={"FR": 1.0}, retrain_every_days=30.0))
     assert gate.request(dep.deployment_id, submitter="sam").status == "approved"
-    promote(gate, client, "resnet-lite", 1, "production", by="sam")
+    # the CLI does the same against the same ledger
+    from typer.testing import CliRunner
+
+    from carbontrail.cli.main import app
+
+    env = {"CARBONTRAIL_LEDGER_URL": ledger_url, "CARBONTRAIL_USER": "sam"}
+    res = CliRunner().invoke(
+        app, ["registry", "promote", "resnet-lite", "1", "staging", "--tracking-uri", server], env=env
+    )
+    assert res.exit_code == 5 and "refused" in res.output
+    res = CliRunner().invoke(
+        app, ["registry", "promote", "resnet-lite", "1", "production", "--tracking-uri", server], env=env
+    )
+    assert res.exit_code == 0, res.output
     assert client.get_model_version_by_alias("resnet-lite", "production").version == "1"
+    promote(gate, client, "resnet-lite", 1, "production", by="sam")
     with pytest.raises(MlflowException, match="no deployment"):
         client.set_registered_model_alias("resnet-lite", "staging", "1")
     changes = [e.payload for e in audit.entries(kind="alias-change")]
-    assert [c["allowed"] for c in changes] == [False, False, False, True, True, False]
+    assert [c["allowed"] for c in changes] == [False, False, False, False, True, True, True, True, False]
     assert {c["via"] for c in changes} == {"mlflow-server", "promote"}
     assert AuditLog(ledger, signing_key=KEY).verify().ok
     ledger.close()

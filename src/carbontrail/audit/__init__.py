@@ -6,7 +6,15 @@ verifies (``verify`` names the first tampered entry) and exports entries with in
 """
 
 from carbontrail.audit.keys import load_or_create_key, public_key_hex
-from carbontrail.audit.log import KINDS, AuditEntry, AuditLog, Checkpoint, VerifyReport, verify_export
+from carbontrail.audit.log import (
+    KINDS,
+    AuditEntry,
+    AuditLog,
+    Checkpoint,
+    VerifyReport,
+    verify_consistency_bundle,
+    verify_export,
+)
 
 __all__ = [
     "KINDS",
@@ -16,5 +24,6 @@ __all__ = [
     "VerifyReport",
     "load_or_create_key",
     "public_key_hex",
+    "verify_consistency_bundle",
     "verify_export",
 ]

@@ -22,7 +22,15 @@ from carbontrail.audit.keys import public_key_hex, verify_signature
 from carbontrail.audit.tables import audit_checkpoints, audit_entries, audit_head
 from carbontrail.errors import AuditIntegrityError, LedgerError
 
-__all__ = ["KINDS", "AuditEntry", "AuditLog", "Checkpoint", "VerifyReport", "verify_export"]
+__all__ = [
+    "KINDS",
+    "AuditEntry",
+    "AuditLog",
+    "Checkpoint",
+    "VerifyReport",
+    "verify_consistency_bundle",
+    "verify_export",
+]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +184,8 @@ class AuditLog:
     ) -> list[AuditEntry]:
         """Append entries in one transaction (all or none), in order; return them.
 
-        Payloads must be JSON-serialisable without NaN; ``kind`` is a short lowercase name.
+        Payloads must be JSON-serialisable without NaN; ``kind`` is a short lowercase name. What is
+        hashed and stored is the payload's canonical JSON; the returned entries carry the dicts given.
         """
         prepared: list[tuple[str, dict[str, Any], str]] = []
         for kind, payload in items:
@@ -188,7 +197,7 @@ class AuditLog:
                 text = chain.canonical_json(payload)
             except ValueError as exc:
                 raise ValueError(f"audit payload not canonical JSON: {exc}") from exc
-            prepared.append((kind, json.loads(text), text))
+            prepared.append((kind, payload, text))
         if not prepared:
             return []
         when = at or self.clock()
@@ -415,21 +424,25 @@ class AuditLog:
                             expected = seq + 1
         last_seq = expected - 1
         if chain_ok:
+            head_ok = head is not None and int(head.seq) == last_seq and head.hash == prev.hex()
             for cp in cps:
                 if cp.tree_size > last_seq:
+                    # with an intact-looking head, the tail may have been rewritten since the last
+                    # good checkpoint; otherwise the entries after the chain's end are simply missing
+                    first = last_cp + 1 if head_ok else last_seq + 1
                     bad(
-                        last_cp + 1,
+                        first,
                         f"checkpoint {cp.tree_size} covers entries that are missing "
-                        f"(chain ends at {last_seq}): entries after {last_cp} were removed or renumbered",
+                        f"(chain ends at {last_seq}): entries after {first - 1} were removed or renumbered",
                     )
                     break
             if head is None:
                 bad(None, "audit head row missing")
             else:
                 rep.head_seq = int(head.seq)
-                if int(head.seq) != last_seq or head.hash != prev.hex():
+                if not head_ok:
                     bad(
-                        min(int(head.seq), last_seq) + 1,
+                        last_seq + 1,
                         f"head says entry {int(head.seq)} but the chain ends at {last_seq}: truncated or forged",
                     )
         return rep
@@ -442,6 +455,35 @@ class AuditLog:
         return rep
 
     # -- export -----------------------------------------------------------------------------
+    def prove_consistency(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """An RFC 6962 consistency proof that checkpoint ``new_size`` (default: the latest) extends
+        checkpoint ``old_size``, with both signed checkpoints; check it with
+        :func:`verify_consistency_bundle` (e.g. against a root you kept elsewhere)."""
+        cps = {c.tree_size: c for c in self.checkpoints()}
+        if not cps:
+            raise LedgerError("no checkpoints yet")
+        new_size = max(cps) if new_size is None else new_size
+        if old_size not in cps or new_size not in cps:
+            raise LedgerError(f"no checkpoint at size {old_size if old_size not in cps else new_size}")
+        if old_size > new_size:
+            raise LedgerError("the old checkpoint must not be newer than the new one")
+        with self.ledger.engine.connect() as conn:
+            hashes = [
+                bytes.fromhex(h)
+                for (h,) in conn.execute(
+                    sa.select(audit_entries.c.hash).where(audit_entries.c.seq <= new_size).order_by(audit_entries.c.seq)
+                )
+            ]
+        if len(hashes) != new_size:
+            raise AuditIntegrityError(f"checkpoint {new_size} covers entries that are missing")
+        proof = [] if old_size == new_size else chain.consistency_proof(old_size, hashes)
+        return {
+            "format": "carbontrail-audit-consistency-v1",
+            "old": cps[old_size].to_dict(),
+            "new": cps[new_size].to_dict(),
+            "consistency_proof": [p.hex() for p in proof],
+        }
+
     def export(self, seq: int) -> dict[str, Any]:
         """An entry with its Merkle inclusion proof against the first checkpoint that covers it.
 
@@ -476,6 +518,38 @@ class AuditLog:
             "checkpoint": cp.to_dict(),
             "inclusion_proof": [p.hex() for p in proof],
         }
+
+
+def verify_consistency_bundle(
+    bundle: dict[str, Any], *, old_root: str | None = None, trusted_key: str | None = None
+) -> bool:
+    """Verify an :meth:`AuditLog.prove_consistency` bundle standalone: both checkpoints' signatures
+    and the RFC 6962 consistency proof (and, when given, that the old root is the one you kept).
+    Raises :class:`AuditIntegrityError` saying what failed."""
+    try:
+        old, new = bundle["old"], bundle["new"]
+        for c in (old, new):
+            msg = chain.checkpoint_message(
+                int(c["tree_size"]),
+                bytes.fromhex(c["root"]),
+                int(c["prev_tree_size"]),
+                bytes.fromhex(c["prev_root"]),
+                c["at"],
+            )
+            if trusted_key is not None and c["public_key"] != trusted_key:
+                raise AuditIntegrityError(f"checkpoint {c['tree_size']} signed by an untrusted key")
+            if not verify_signature(c["public_key"], c["signature"], msg):
+                raise AuditIntegrityError(f"checkpoint {c['tree_size']}: signature does not verify")
+        if old_root is not None and old["root"] != old_root:
+            raise AuditIntegrityError("the old checkpoint is not the one you kept")
+        proof = [bytes.fromhex(p) for p in bundle["consistency_proof"]]
+        if not chain.verify_consistency(
+            int(old["tree_size"]), int(new["tree_size"]), bytes.fromhex(old["root"]), bytes.fromhex(new["root"]), proof
+        ):
+            raise AuditIntegrityError(f"checkpoint {new['tree_size']} does not extend checkpoint {old['tree_size']}")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AuditIntegrityError(f"malformed consistency bundle: {exc}") from exc
+    return True
 
 
 def verify_export(bundle: dict[str, Any], *, trusted_key: str | None = None) -> bool:

@@ -126,3 +126,26 @@ def list_entries(
         for e in rows:
             t.add_row(str(e.seq), e.kind, e.at.strftime("%Y-%m-%d %H:%M:%S"), e.hash[:12], json.dumps(e.payload)[:80])
         err.print(t)
+
+
+@app.command("prove-consistency")
+def prove_consistency(
+    old_size: int = typer.Argument(..., help="tree size of the checkpoint you kept"),
+    new_size: int = typer.Argument(None, help="a later checkpoint (default: the latest)"),
+    old_root: str = typer.Option(None, "--old-root", help="the root you kept: checked too"),
+    trusted_key: str = typer.Option(None, "--trusted-public-key"),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Prove that a later signed checkpoint extends one you kept (RFC 6962 consistency proof)."""
+    from carbontrail.audit import verify_consistency_bundle
+
+    with cli_errors():
+        bundle = open_audit(None, create_key=False).prove_consistency(old_size, new_size)
+        verify_consistency_bundle(bundle, old_root=old_root, trusted_key=trusted_key)
+        if json_out:
+            print_json(bundle)
+        else:
+            err.print(
+                f"[green]checkpoint {bundle['new']['tree_size']} extends checkpoint {old_size}[/green] "
+                f"({len(bundle['consistency_proof'])} proof hashes)"
+            )

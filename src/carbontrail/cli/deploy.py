@@ -39,6 +39,20 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, float]:
     return out
 
 
+def _when(text: str | None, flag: str) -> Any:
+    if text is None:
+        return None
+    from datetime import datetime
+
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(f"{flag} {text!r}: not an ISO-8601 time") from exc
+    if t.tzinfo is None:
+        raise ConfigError(f"{flag} {text!r}: give a UTC offset (e.g. Z); naive times are refused")
+    return t
+
+
 def open_gate(policy_path: Path | None, intensity: Sequence[str], *, hourly: bool = False) -> Any:
     """A :class:`Gate` over the project's ledger and audit chain. Serving-zone intensities: stated
     ``--intensity`` values first, else the grid package (annual factor, or an hourly profile with
@@ -125,10 +139,14 @@ def create(
     environment: str = typer.Option(..., "--env"),
     zone: list[str] = typer.Option(..., "--zone", help="ZONE=SHARE of traffic (repeat; shares sum to 1)"),
     traffic_per_day: float = typer.Option(..., "--traffic-per-day", help="predictions per day"),
-    horizon_days: float = typer.Option(365.0, "--horizon-days"),
+    horizon_days: float = typer.Option(None, "--horizon-days", help="default 365, or start to retirement"),
     retrain_every_days: float = typer.Option(None, "--retrain-every-days"),
     pue: float = typer.Option(1.0, "--pue"),
     team: str = typer.Option(None, "--team"),
+    start_at: str = typer.Option(None, "--start-at", help="ISO-8601 with a UTC offset, e.g. 2026-04-01T00:00Z"),
+    retire_at: str = typer.Option(
+        None, "--retire-at", help="ISO-8601; sets the horizon when --horizon-days is not given"
+    ),
     actor: str = typer.Option("", "--as", envvar="CARBONTRAIL_USER"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -137,14 +155,19 @@ def create(
     from carbontrail.registry import DeploymentSpec, Registry
 
     with cli_errors():
+        start, retire = _when(start_at, "--start-at"), _when(retire_at, "--retire-at")
+        if start and retire and horizon_days is None:
+            horizon_days = (retire - start).total_seconds() / 86400.0
         spec = DeploymentSpec(
             environment,
             parse_pairs(zone, "--zone"),
             traffic_per_day,
-            horizon_days=horizon_days,
+            horizon_days=365.0 if horizon_days is None else horizon_days,
             retrain_every_days=retrain_every_days,
             pue=pue,
             team=team,
+            start_at=start,
+            retire_at=retire,
         )
         audit = open_audit(None)
         dep = Registry(audit.ledger, audit=audit).create_deployment(model, version, spec, by=actor)

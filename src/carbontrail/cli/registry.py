@@ -244,3 +244,55 @@ def _bare_gate(intensity: list[str]) -> Any:
         for z, v in parse_pairs(intensity, "--intensity").items()
     }
     return Gate(Registry(audit.ledger, audit=audit), None, audit, zones)  # type: ignore[arg-type]
+
+
+def _mlflow_client(tracking_uri: str) -> Any:
+    try:
+        from mlflow import MlflowClient
+    except ImportError as exc:
+        raise ConfigError("MLflow support needs `pip install carbontrail[mlflow]`") from exc
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+TRACKING_OPT = typer.Option(..., "--tracking-uri", envvar="MLFLOW_TRACKING_URI", help="MLflow server URL")
+
+
+@app.command("mirror")
+def mirror(
+    model: str, version: int, tracking_uri: str = TRACKING_OPT, json_out: bool = typer.Option(False, "--json")
+) -> None:
+    """Copy a version's carbon card to MLflow model-version tags (carbontrail.*)."""
+    from carbontrail.registry.mlflow_sync import mirror_card
+
+    with cli_errors():
+        tags = mirror_card(_mlflow_client(tracking_uri), model, version, _registry().version(model, version).card)
+        if json_out:
+            print_json(tags)
+        else:
+            err.print(f"{len(tags)} carbontrail tags set on {model} v{version}")
+
+
+@app.command("promote")
+def promote_cmd(
+    model: str,
+    version: int,
+    alias: str = typer.Argument(..., help="MLflow alias, read as the deployment environment"),
+    tracking_uri: str = TRACKING_OPT,
+    actor: str = typer.Option(..., "--as", envvar="CARBONTRAIL_USER"),
+    policy: Path = typer.Option(None, "--policy", envvar="CARBONTRAIL_POLICY"),
+) -> None:
+    """Set an MLflow alias only when the gate has approved a deployment of this version to that
+    environment (exit 5 when refused; the attempt is audited either way)."""
+    from carbontrail.cli.common import EXIT_POLICY_DENIED
+    from carbontrail.cli.deploy import open_gate
+    from carbontrail.errors import PolicyError
+    from carbontrail.registry.mlflow_sync import promote
+
+    with cli_errors():
+        gate = open_gate(policy, ())
+        try:
+            reason = promote(gate, _mlflow_client(tracking_uri), model, version, alias, by=actor)
+        except PolicyError as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(EXIT_POLICY_DENIED) from exc
+        err.print(f"[green]{model} v{version} is now {alias!r}[/green] ({reason})")
