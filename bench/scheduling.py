@@ -96,7 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stride-h", type=float, default=25.0)
     ap.add_argument("--zones", default="")
-    ap.add_argument("--error-band-z", type=float, default=1.0)
+    ap.add_argument("--error-band-z", type=float, default=0.5)
     ap.add_argument("--replan-every-nth", type=int, default=3,
                     help="simulate the re-planning executor on every n-th job only (it is slow); 0: never")
     args = ap.parse_args()
@@ -188,6 +188,7 @@ def main() -> None:
                     s = plan_rolling_mean(f.values_g_per_kwh, n)
                     a = datetime.fromtimestamp(f.start_s + s * step, UTC)
                     tot[mode]["sdk"] += realised(truth, [(a, a + timedelta(hours=sc.duration_h))])
+            print(f"  .. {z} {sc.name}: {njobs} jobs", file=sys.stderr, flush=True)
             rows.append((sc.name, z, njobs, tot_now, tot_oracle, tot,
                          tot_now_r.get(sc.name, math.nan), tot_orc_r.get(sc.name, math.nan)))
     # report

@@ -187,7 +187,7 @@ def plan_command(
     forecast: str = _FORECAST,
     power: str = typer.Option("100W", "--power", help="mean power draw, e.g. 300W"),
     min_saving: float = typer.Option(0.0, "--min-saving", help="run now below this saving (%)"),
-    error_band_z: float = typer.Option(1.0, "--error-band-z", help="run now inside this many std errors"),
+    error_band_z: float = typer.Option(0.5, "--error-band-z", help="run now inside this many std errors"),
     record: bool = typer.Option(False, "--record", help="store the plan in the ledger"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
