@@ -22,7 +22,7 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from carbontrail.hpo.models import GPModel, LogCostModel, expected_improvement
+from carbontrail.hpo.models import GPModel, LogCostModel, _require_sklearn, expected_improvement
 from carbontrail.hpo.space import SpaceEncoder, params_key
 
 __all__ = ["ENERGY_ATTR", "CostAwareSampler", "trial_energy_j"]
@@ -72,6 +72,7 @@ class CostAwareSampler(BaseSampler):
         quantile: float = 0.9,
         seed: int | None = None,
     ) -> None:
+        _require_sklearn()
         self.space = dict(space)
         self.encoder = SpaceEncoder(self.space)
         self._base = base or TPESampler(seed=seed)
