@@ -17,12 +17,12 @@ def test_dask_workers_share_one_study_and_one_quota(pg_url):
         res = optimize(
             "carbontrail.testing.hpo:random_cost_objective",
             {"x": {"low": 0.0, "high": 1.0}, "y": {"low": 0.0, "high": 1.0}},
-            quota="1200 J", ledger=pg_url, storage=pg_url, study_name="dask-study", n_workers=2,
+            quota="800 J", ledger=pg_url, storage=pg_url, study_name="dask-study", n_workers=2,
             sampler="random", seed=11, measure=FakeTrialMeasure(pg_url), initial_reservation_j=60.0,
             heartbeat_interval_s=0.1, dask_client=client,
         )
     st = res.account
-    assert st.overshoot == 0 and st.spent_j <= 1200.0 and st.spent_j > 800.0
+    assert st.overshoot == 0 and st.spent_j <= 800.0 and st.spent_j > 500.0
     assert st.n_open == 0 and st.status == "exhausted"
     hosts = {w.worker.rsplit(":", 1)[0] for w in res.workers}
     assert len(hosts) == 2  # two worker processes (host:pid)

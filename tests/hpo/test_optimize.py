@@ -206,3 +206,29 @@ def test_bad_input_is_refused_clearly(sqlite_url):
         optimize("nomodule_xyz:fn", SPACE, quota="1 kJ", ledger=sqlite_url, n_trials=1,
                  measure=FakeTrialMeasure())
     assert Quota.parse("1 kJ").limit == 1000.0
+
+
+class _BrokenMeasure:
+    """Opens sampler windows but no trial window (a meter that breaks mid-study)."""
+
+    def __init__(self):
+        self.fake = FakeTrialMeasure()
+
+    def start(self, name, kind, tags):
+        if kind == "hpo-trial":
+            from carbontrail.errors import MeterError
+
+            raise MeterError("meter went away")
+        return self.fake.start(name, kind, tags)
+
+
+def test_a_broken_meter_loses_nothing(ledger_url):
+    from carbontrail.errors import MeterError
+
+    led = Ledger.open(ledger_url)
+    with pytest.raises(MeterError):
+        optimize(random_cost_objective, SPACE, quota="1 kJ", ledger=led, study_name="broken", n_trials=3,
+                 sampler="random", measure=_BrokenMeasure())
+    st = QuotaAccount(led, "broken").state()
+    assert st.n_open == 0 and st.reserved_j == 0 and st.counts["FAIL"] == 1
+    led.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from carbontrail.errors import ConfigError
 from carbontrail.span import SpanRecord
 
 __all__ = ["TrackMeasure", "TrialMeasure", "TrialWindow"]
@@ -67,7 +68,12 @@ class TrackMeasure:
         if self._tracker is None:
             from carbontrail.meter.track import get_tracker
 
-            return get_tracker()
+            try:
+                return get_tracker()
+            except ImportError as exc:  # the process tracker needs the meter area's default meters
+                raise ConfigError(
+                    f"cannot build the default tracker ({exc}); pass measure=TrackMeasure(Tracker(meters=...))"
+                ) from exc
         return self._tracker
 
     def start(self, name: str, kind: str, tags: dict[str, str]) -> TrialWindow:

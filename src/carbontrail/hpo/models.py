@@ -12,7 +12,23 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["GPModel", "LogCostModel", "expected_improvement"]
+__all__ = ["GPModel", "LogCostModel", "expected_improvement", "have_sklearn"]
+
+
+def have_sklearn() -> bool:
+    """Whether scikit-learn (the ``ml`` extra) is importable."""
+    try:
+        import sklearn.gaussian_process  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _require_sklearn() -> None:
+    if not have_sklearn():
+        from carbontrail.errors import ConfigError
+
+        raise ConfigError("the cost-aware sampler needs scikit-learn: pip install 'carbontrail[ml]'")
 
 
 def _lbfgs_capped(obj_func, initial_theta, bounds):  # type: ignore[no-untyped-def]
@@ -39,6 +55,7 @@ class GPModel:
         self.kernel: object | None = None
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> GPModel:
+        _require_sklearn()
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -66,7 +83,7 @@ class GPModel:
 class LogCostModel:
     """Predicts a trial's energy (J) from its encoded parameters: a GP on ``log(energy_j)``.
 
-    With fewer than ``min_points`` observations it predicts the largest energy seen times
+    With fewer than ``min_points`` observations (or without scikit-learn) it predicts the largest energy seen times
     ``cold_factor`` (or ``None`` when nothing was seen). :meth:`upper` is the ``quantile`` upper bound
     ``exp(mu + z_q * sd)`` used by admission control.
     """
@@ -84,7 +101,9 @@ class LogCostModel:
     def fit(self, x: np.ndarray, energy_j: np.ndarray) -> LogCostModel:
         e = np.maximum(np.asarray(energy_j, dtype=float), 1e-9)
         self._max_j = float(e.max()) if len(e) else None
-        self._gp = GPModel(self.seed, self._kernel).fit(x, np.log(e)) if len(e) >= self.min_points else None
+        # without scikit-learn the model stays cold (largest energy seen x cold_factor)
+        fit_gp = len(e) >= self.min_points and have_sklearn()
+        self._gp = GPModel(self.seed, self._kernel).fit(x, np.log(e)) if fit_gp else None
         self.kernel = self._gp.kernel if self._gp is not None else None
         return self
 
@@ -116,8 +135,10 @@ class LogCostModel:
 
 def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
     """Expected improvement below ``best`` (minimisation) of a Gaussian ``N(mu, sd^2)``."""
-    from scipy.stats import norm
+    from math import erf, pi, sqrt
 
     imp = best - mu - xi
     z = imp / sd
-    return np.maximum(imp * norm.cdf(z) + sd * norm.pdf(z), 0.0)
+    cdf = 0.5 * (1.0 + np.vectorize(erf)(z / sqrt(2.0)))
+    pdf = np.exp(-0.5 * z * z) / sqrt(2.0 * pi)
+    return np.maximum(imp * cdf + sd * pdf, 0.0)

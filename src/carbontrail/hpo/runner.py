@@ -409,7 +409,12 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 if _out_of_quota(account, run, rep):
                     break
                 continue
-            w = measure.start(f"{run.study_name}:sampler", "other", tags)
+            try:
+                w = measure.start(f"{run.study_name}:sampler", "other", tags)
+            except BaseException:
+                account.settle(s_rid, energy_j=0.0, emissions_g=0.0, state="FAIL", purpose="sampler",
+                               worker=worker, now=_now())
+                raise
             try:  # the sampler, the cache lookup and the cost prediction are the search's own work
                 trial = study.ask(run.space)
                 params = dict(trial.params)
@@ -473,7 +478,14 @@ def _run_trial(
     account: QuotaAccount, measure: TrialMeasure, objective: Callable[..., Any], intensity: float | None,
     worker: str, tags: dict[str, str],
 ) -> None:
-    window = measure.start(f"{run.study_name}#{trial.number}", "hpo-trial", {**tags, "trial": str(trial.number)})
+    try:
+        window = measure.start(f"{run.study_name}#{trial.number}", "hpo-trial",
+                               {**tags, "trial": str(trial.number)})
+    except BaseException:  # nothing ran: release the reservation and fail the trial, then surface the error
+        account.settle(rid, energy_j=0.0, emissions_g=0.0, state="FAIL", trial_number=trial.number,
+                       worker=worker, now=_now())
+        study.tell(trial, state=TrialState.FAIL)
+        raise
     guard = _Guard(account, rid, pred_j, window, step_margin=run.step_margin,
                    heartbeat_interval_s=run.heartbeat_interval_s)
     with _GUARDS_LOCK:

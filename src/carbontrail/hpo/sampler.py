@@ -22,7 +22,7 @@ from optuna.samplers import BaseSampler, RandomSampler, TPESampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from carbontrail.hpo.models import GPModel, LogCostModel, expected_improvement
+from carbontrail.hpo.models import GPModel, LogCostModel, _require_sklearn, expected_improvement
 from carbontrail.hpo.space import SpaceEncoder, params_key
 
 __all__ = ["ENERGY_ATTR", "CostAwareSampler", "trial_energy_j"]
@@ -57,6 +57,8 @@ class CostAwareSampler(BaseSampler):
             predicted upper-quantile energy exceeds it are dropped. ``None`` disables the filter.
         quantile: the upper quantile used with ``remaining_j``.
         seed: random seed.
+        refit_every: the GPs' kernel hyperparameters are re-optimised after this many new points and
+            reused in between (a cheap Cholesky solve instead of an L-BFGS search).
     """
 
     def __init__(
@@ -64,14 +66,16 @@ class CostAwareSampler(BaseSampler):
         space: Mapping[str, BaseDistribution],
         *,
         base: BaseSampler | None = None,
-        n_candidates: int = 8,
-        n_random_candidates: int = 32,
+        n_candidates: int = 24,
+        n_random_candidates: int = 24,
         n_startup_trials: int = 5,
         budget_fraction: Callable[[], float] | None = None,
         remaining_j: Callable[[], float] | None = None,
         quantile: float = 0.9,
         seed: int | None = None,
+        refit_every: int = 1,
     ) -> None:
+        _require_sklearn()
         self.space = dict(space)
         self.encoder = SpaceEncoder(self.space)
         self._base = base or TPESampler(seed=seed)
@@ -84,7 +88,7 @@ class CostAwareSampler(BaseSampler):
         self.quantile = quantile
         self._rng = np.random.default_rng(seed)
         self.last_alpha: float | None = None
-        self.refit_every = 5
+        self.refit_every = refit_every
         self._kernels: dict[str, tuple[int, object]] = {}  # model -> (n points at last full fit, kernel)
         self._cost_cache: tuple[tuple[int, ...], LogCostModel] | None = None
         self._lock = threading.Lock()
