@@ -29,8 +29,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--stride-h", type=float, default=13.0, help="hours between forecast origins")
     args = ap.parse_args()
-    print(f"{'zone':6} {'lead':>5} {'MAE fc':>8} {'MAE naive':>9} {'ratio':>6} {'MAPE fc':>8} "
-          f"{'MAPE nv':>8} {'ratio':>6} {'origins':>7}")
+    print(
+        f"{'zone':6} {'lead':>5} {'MAE fc':>8} {'MAE naive':>9} {'ratio':>6} {'MAPE fc':>8} "
+        f"{'MAPE nv':>8} {'ratio':>6} {'origins':>7}"
+    )
     ratios: dict[int, list[float]] = {h: [] for h in LEADS_H}
     t_calls: list[float] = []
     for z in zones():
@@ -58,13 +60,17 @@ def main() -> None:
         for h in LEADS_H:
             a, b, c, d = (float(np.median(x)) for x in errs[h])
             ratios[h].append(a / b)
-            print(f"{z:6} {h:>4}h {a:8.2f} {b:9.2f} {a / b:6.2f} {100 * c:7.2f}% {100 * d:7.2f}% "
-                  f"{c / d:6.2f} {len(origins):7d}")
+            print(
+                f"{z:6} {h:>4}h {a:8.2f} {b:9.2f} {a / b:6.2f} {100 * c:7.2f}% {100 * d:7.2f}% "
+                f"{c / d:6.2f} {len(origins):7d}"
+            )
     print()
     for h in LEADS_H:
         r = np.asarray(ratios[h])
-        print(f"lead {h:>2} h: median MAE ratio forecaster/naive over series {np.median(r):.2f} "
-              f"(min {r.min():.2f}, max {r.max():.2f}; better on {int((r < 1).sum())}/{r.size} series)")
+        print(
+            f"lead {h:>2} h: median MAE ratio forecaster/naive over series {np.median(r):.2f} "
+            f"(min {r.min():.2f}, max {r.max():.2f}; better on {int((r < 1).sum())}/{r.size} series)"
+        )
     print(f"forecast call: median {1e3 * np.median(t_calls):.1f} ms (24 h horizon, {len(t_calls)} calls)")
 
 

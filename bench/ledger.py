@@ -31,9 +31,18 @@ def make_spans(n: int) -> list[SpanRecord]:
     ]
     return [
         SpanRecord(
-            span_id=uuid.uuid4().hex, run_id="bench", name=f"step-{i}", kind="train",
-            started_at=t0 + timedelta(seconds=i), ended_at=t0 + timedelta(seconds=i + 1), duration_s=1.0,
-            energy_j=13.3, components=comps, buckets=[(t0.timestamp(), 13.3)], team="bench", tags={"i": str(i)},
+            span_id=uuid.uuid4().hex,
+            run_id="bench",
+            name=f"step-{i}",
+            kind="train",
+            started_at=t0 + timedelta(seconds=i),
+            ended_at=t0 + timedelta(seconds=i + 1),
+            duration_s=1.0,
+            energy_j=13.3,
+            components=comps,
+            buckets=[(t0.timestamp(), 13.3)],
+            team="bench",
+            tags={"i": str(i)},
         )
         for i in range(n)
     ]
@@ -61,11 +70,11 @@ def main() -> None:
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     print(f"spans written per second, batches of {a.batch}, {a.n} spans, median of {a.repeats} runs")
-    sqlite_rates = [
-        r for k in range(a.repeats) for r in bench(f"sqlite:///{tmp / f'l{k}.db'}", a.n, a.batch, 1)
-    ]
-    print(f"  sqlite      median {statistics.median(sqlite_rates):>9,.0f}/s  "
-          f"(min {min(sqlite_rates):,.0f}, max {max(sqlite_rates):,.0f})  target >= 20,000/s")
+    sqlite_rates = [r for k in range(a.repeats) for r in bench(f"sqlite:///{tmp / f'l{k}.db'}", a.n, a.batch, 1)]
+    print(
+        f"  sqlite      median {statistics.median(sqlite_rates):>9,.0f}/s  "
+        f"(min {min(sqlite_rates):,.0f}, max {max(sqlite_rates):,.0f})  target >= 20,000/s"
+    )
     schema = "ct_bench_" + uuid.uuid4().hex[:8]
     admin = sa.create_engine(a.pg.replace("postgresql://", "postgresql+psycopg://"))
     try:
@@ -77,8 +86,10 @@ def main() -> None:
     try:
         url = a.pg.replace("postgresql://", "postgresql+psycopg://") + f"?options=-csearch_path%3D{schema}"
         pg_rates = bench(url, a.n, a.batch, a.repeats)
-        print(f"  postgresql  median {statistics.median(pg_rates):>9,.0f}/s  "
-              f"(min {min(pg_rates):,.0f}, max {max(pg_rates):,.0f})")
+        print(
+            f"  postgresql  median {statistics.median(pg_rates):>9,.0f}/s  "
+            f"(min {min(pg_rates):,.0f}, max {max(pg_rates):,.0f})"
+        )
         print(f"  ratio sqlite/postgresql: {statistics.median(sqlite_rates) / statistics.median(pg_rates):.2f}")
     finally:
         with admin.begin() as c:

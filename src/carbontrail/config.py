@@ -65,6 +65,9 @@ class Settings:
     grid_series: str | None = _opt(
         None, "a user intensity series for the zone: PATH?unit=g/kWh&time=COL&value=COL[&signal=&basis=&tz=&zone=]"
     )
+    # web
+    openlineage_url: str | None = _opt(None, "OpenLineage HTTP endpoint (e.g. Marquez) for ingested spans")
+    openlineage_namespace: str = _opt("carbontrail", "OpenLineage job namespace of those run events")
 
     def __post_init__(self) -> None:
         for f in fields(self):

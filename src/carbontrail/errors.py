@@ -15,7 +15,8 @@ third-party exceptions are translated at the edge (``raise GridError(...) from e
     ├── QuotaExceeded          an energy or carbon quota would be (or was) overshot
     ├── PolicyError            a policy file or expression is invalid
     ├── RegistryError          unknown model, version or deployment; illegal transition
-    └── AuditIntegrityError    the audit chain does not verify
+    ├── AuditIntegrityError    the audit chain does not verify
+    └── RemoteError            the carbontrail service refused a request or could not be reached
 
 HTTP status codes live only in ``carbontrail.server`` and exit codes only in ``carbontrail.cli``.
 """
@@ -76,3 +77,7 @@ class RegistryError(CarbontrailError):
 
 class AuditIntegrityError(CarbontrailError):
     """The audit chain does not verify: an entry or checkpoint was altered, removed or forged."""
+
+
+class RemoteError(CarbontrailError):
+    """The carbontrail service refused a request (bad token, invalid data) or could not be reached."""

@@ -229,3 +229,11 @@ def test_process_runner_errors() -> None:
     r = ProcessRunner([os.path.join("/nonexistent", "cmd")])
     with pytest.raises(ScheduleError, match="cannot start"):
         r.start()
+
+
+def test_run_now_decision_waits_for_a_later_nominal_time() -> None:
+    fc, _ = _static([300] * 8)  # flat: no window beats the nominal time
+    clock = SimulatedClock(T0.timestamp())
+    job = Job(earliest_at=T0, deadline_at=T0 + timedelta(hours=8), duration_s=H, run_now_at=T0 + timedelta(hours=3))
+    p = wait_for_window(job, fc, clock=clock)
+    assert p.decision == "run-now" and clock.now() == T0.timestamp() + 3 * H

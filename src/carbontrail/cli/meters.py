@@ -69,9 +69,7 @@ def meters(
     ft.add_row("CPU", f"{cpu['model'] or '?'} ({cpu['logical_cpus']} logical CPUs visible)")
     ft.add_row("CPU power", f"{cpu['per_thread_w']} W per busy thread ({cpu['power_source']})")
     rapl = m["rapl"]
-    ft.add_row(
-        "RAPL", "readable: " + ", ".join(rapl["domains"]) if rapl["readable"] else f"no — {rapl['reason']}"
-    )
+    ft.add_row("RAPL", "readable: " + ", ".join(rapl["domains"]) if rapl["readable"] else f"no — {rapl['reason']}")
     nv = m["nvml"]
     gpus = [g["component"] for g in nv["gpus"] if g.get("method") == "nvml"]
     ft.add_row("NVML", "GPUs: " + ", ".join(gpus) if gpus else f"no — {nv['reason']}")

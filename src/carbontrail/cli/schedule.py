@@ -187,7 +187,7 @@ def plan_command(
     forecast: str = _FORECAST,
     power: str = typer.Option("100W", "--power", help="mean power draw, e.g. 300W"),
     min_saving: float = typer.Option(0.0, "--min-saving", help="run now below this saving (%)"),
-    error_band_z: float = typer.Option(1.0, "--error-band-z", help="run now inside this many std errors"),
+    error_band_z: float = typer.Option(0.5, "--error-band-z", help="run now inside this many std errors"),
     record: bool = typer.Option(False, "--record", help="store the plan in the ledger"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -202,12 +202,26 @@ def plan_command(
         if fmode not in ("series", "blend"):
             raise ConfigError("--forecast must be 'series' or 'blend'")
         job = _job(
-            duration=duration, earliest=e, deadline=d, interruptible=interruptible, min_chunk=min_chunk,
-            max_pauses=max_pauses, overhead=overhead, zones=list(zone), power=power, name="cli-plan",
+            duration=duration,
+            earliest=e,
+            deadline=d,
+            interruptible=interruptible,
+            min_chunk=min_chunk,
+            max_pauses=max_pauses,
+            overhead=overhead,
+            zones=list(zone),
+            power=power,
+            name="cli-plan",
         )
         sig = _signal(
-            zones=list(zone), series_file=series, column=column, time_column=time_column, unit=unit,
-            forecast=fmode, origin=e, until=d,
+            zones=list(zone),
+            series_file=series,
+            column=column,
+            time_column=time_column,
+            unit=unit,
+            forecast=fmode,
+            origin=e,
+            until=d,
         )
         if series and zone:
             job = job.__class__(**{**job.__dict__, "zones": (next(iter(sig.forecasts)),)})
@@ -257,13 +271,26 @@ def submit_command(
         d = parse_time(by, now=e)
         fmode = forecast or ("series" if series else "blend")
         job = _job(
-            duration=duration, earliest=e, deadline=d, interruptible=interruptible, min_chunk=min_chunk,
-            max_pauses=max_pauses, overhead=overhead, zones=list(zone), power=power,
+            duration=duration,
+            earliest=e,
+            deadline=d,
+            interruptible=interruptible,
+            min_chunk=min_chunk,
+            max_pauses=max_pauses,
+            overhead=overhead,
+            zones=list(zone),
+            power=power,
             name=name or " ".join(cmd)[:200],
         )
         sig = _signal(
-            zones=list(zone), series_file=series, column=column, time_column=time_column, unit=unit,
-            forecast=fmode, origin=e, until=d,
+            zones=list(zone),
+            series_file=series,
+            column=column,
+            time_column=time_column,
+            unit=unit,
+            forecast=fmode,
+            origin=e,
+            until=d,
         )
         p = plan(job, sig)
         led = open_ledger()
@@ -302,8 +329,15 @@ def jobs_command(
         for c in ("job", "name", "status", "planned start", "zone", "attempts", "rc"):
             t.add_column(c)
         for j in jobs:
-            t.add_row(j.job_id[:12], j.name[:40], j.status, j.planned_start_at.isoformat(timespec="minutes"),
-                      j.zone or "", str(j.attempts), "" if j.returncode is None else str(j.returncode))
+            t.add_row(
+                j.job_id[:12],
+                j.name[:40],
+                j.status,
+                j.planned_start_at.isoformat(timespec="minutes"),
+                j.zone or "",
+                str(j.attempts),
+                "" if j.returncode is None else str(j.returncode),
+            )
         err.print(t)
 
 
@@ -327,9 +361,15 @@ def plans_command(json_out: bool = typer.Option(False, "--json")) -> None:
         for c in ("plan", "job", "decision", "zone", "expected g", "run-now g", "realised g"):
             t.add_column(c)
         for r in recs:
-            t.add_row(r.plan_id[:12], r.job_name[:30], r.decision, r.zone, f"{r.expected_emissions_g or 0:.1f}",
-                      f"{r.run_now_emissions_g or 0:.1f}",
-                      "" if r.realised_emissions_g is None else f"{r.realised_emissions_g:.1f}")
+            t.add_row(
+                r.plan_id[:12],
+                r.job_name[:30],
+                r.decision,
+                r.zone,
+                f"{r.expected_emissions_g or 0:.1f}",
+                f"{r.run_now_emissions_g or 0:.1f}",
+                "" if r.realised_emissions_g is None else f"{r.realised_emissions_g:.1f}",
+            )
         err.print(t)
 
 
@@ -355,7 +395,8 @@ def run_command(
     power: str = typer.Option("100W", "--power"),
     replan_every: str = typer.Option("1h", "--replan-every"),
     simulate_from: str = typer.Option(
-        None, "--simulate-from",
+        None,
+        "--simulate-from",
         help="what-if: start a simulated clock at this time (no real waiting; the command runs at once)",
     ),
     name: str = typer.Option(None, "--name"),
@@ -376,8 +417,15 @@ def run_command(
         now = datetime.fromtimestamp(clock.now(), UTC)
         d = parse_time(by, now=now)
         job = _job(
-            duration=duration, earliest=now, deadline=d, interruptible=interruptible, min_chunk=min_chunk,
-            max_pauses=max_pauses, overhead=overhead, zones=list(zones), power=power,
+            duration=duration,
+            earliest=now,
+            deadline=d,
+            interruptible=interruptible,
+            min_chunk=min_chunk,
+            max_pauses=max_pauses,
+            overhead=overhead,
+            zones=list(zones),
+            power=power,
             name=name or " ".join(cmd)[:200],
         )
         history = _history(list(zones), series, column, time_column, unit)
@@ -405,15 +453,22 @@ def run_command(
             sig = forecast_fn(clock.now(), d.timestamp())
             last_signal[:] = [sig]
             plan_ids.append(record_plan(led, p, sig, job=job, clock=clock))
-            err.print(f"[dim]{datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec='minutes')}[/dim] "
-                      f"{p.decision}: start {p.start_at.isoformat(timespec='minutes')} in {p.zone} — {p.reason}")
+            err.print(
+                f"[dim]{datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec='minutes')}[/dim] "
+                f"{p.decision}: start {p.start_at.isoformat(timespec='minutes')} in {p.zone} — {p.reason}"
+            )
 
         inner = ProcessRunner(cmd, pause_mode=pause_mode)
         runner = TrackedRunner(inner, name=job.name, zone=next(iter(history), None), settings=s, ledger=led)
         try:
             ex = execute(
-                job, forecast_fn, runner, clock=clock, replan_every_s=parse_duration_s(replan_every),
-                poll_s=1.0 if not simulate_from else 60.0, on_plan=on_plan,
+                job,
+                forecast_fn,
+                runner,
+                clock=clock,
+                replan_every_s=parse_duration_s(replan_every),
+                poll_s=1.0 if not simulate_from else 60.0,
+                on_plan=on_plan,
             )
         except KeyboardInterrupt:
             inner.kill()
@@ -431,8 +486,15 @@ def run_command(
             if h is not None and not simulate_from:
                 real, now_real = realised_for_plan(buckets, h, run_now_s=now.timestamp(), bucket_s=s.bucket_s)
             if plan_ids:
-                record_realised(led, plan_ids[-1], realised_emissions_g=real, realised_run_now_emissions_g=now_real,
-                                energy_j=energy, span_ids=[r.span_id for r in runner.records], clock=clock)
+                record_realised(
+                    led,
+                    plan_ids[-1],
+                    realised_emissions_g=real,
+                    realised_run_now_emissions_g=now_real,
+                    energy_j=energy,
+                    span_ids=[r.span_id for r in runner.records],
+                    clock=clock,
+                )
         led.close()
         summary = {
             "returncode": rc,
@@ -494,11 +556,11 @@ def worker_command(
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-        w = Worker(led, worker_id=worker_id, lease_s=parse_duration_s(lease), poll_s=parse_duration_s(poll),
-                   dask_address=dask)
+        w = Worker(
+            led, worker_id=worker_id, lease_s=parse_duration_s(lease), poll_s=parse_duration_s(poll), dask_address=dask
+        )
         err.print(f"worker {w.worker_id} on {led.safe_url}" + (f" with Dask at {dask}" if dask else ""))
         stats = w.run(stop=stop, max_jobs=max_jobs, until_idle=until_idle)
         led.close()
         err.print(f"worker {w.worker_id}: {len(stats.claimed)} job(s) claimed")
         sys.stderr.flush()
-

@@ -64,7 +64,12 @@ def track_command(
         s = settings(zone=zone)
         tracker = Tracker(s)
         span = tracker.start(
-            name or " ".join(cmd)[:200], kind=kind, zone=zone, pipeline=pipeline, model=model, team=team,
+            name or " ".join(cmd)[:200],
+            kind=kind,
+            zone=zone,
+            pipeline=pipeline,
+            model=model,
+            team=team,
             tags=_parse_tags(tag) or None,
         ).activate()
         try:

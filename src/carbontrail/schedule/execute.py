@@ -108,7 +108,7 @@ def wait_for_window(
     replan_every_s: float = 3600.0,
     on_plan: Callable[[Plan], None] | None = None,
     min_saving_rel: float = 0.0,
-    error_band_z: float = 1.0,
+    error_band_z: float = 0.5,
 ) -> Plan:
     """Wait (on ``clock``) until the job should start; return the plan in force at that moment.
 
@@ -144,6 +144,10 @@ def wait_for_window(
         if on_plan is not None:
             on_plan(p)
         if p.decision == "run-now":
+            # run at the reference time: now, or a later nominal time (e.g. a nightly job's 01:00)
+            ref_at = j.run_now_at.timestamp() if j.run_now_at else now
+            if ref_at > now + 1e-6:
+                clock.sleep_until(ref_at)
             return p
         start = p.start_at.timestamp()
         step = _step_of(sig)
@@ -208,7 +212,7 @@ def execute(
     poll_s: float = 5.0,
     on_plan: Callable[[Plan], None] | None = None,
     min_saving_rel: float = 0.0,
-    error_band_z: float = 1.0,
+    error_band_z: float = 0.5,
 ) -> Execution:
     """Wait for the window, run, and (for interruptible jobs) pause and resume at the plan's boundaries.
 
@@ -482,7 +486,7 @@ class PauseCallback:
         clock: Clock,
         checkpoint: Callable[[], None] | None = None,
         replan_every_s: float = 3600.0,
-        error_band_z: float = 1.0,
+        error_band_z: float = 0.5,
     ) -> None:
         if job.interruptible is None:
             raise ScheduleError("PauseCallback needs an interruptible job (min chunk, max pauses)")

@@ -571,7 +571,7 @@ def plan(
     signal: Signal,
     *,
     min_saving_rel: float = 0.0,
-    error_band_z: float = 1.0,
+    error_band_z: float = 0.5,
     objective: Objective = "emissions",
 ) -> Plan:
     """The best plan for ``job`` under ``signal`` (see the module docstring).
