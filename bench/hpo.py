@@ -383,7 +383,7 @@ def live(quota: str, power_per_core_w: float) -> dict[str, Any]:
                           attribute=lambda recs: list(recs))
         t0 = time.perf_counter()
         res = optimize(_live_objective, space, quota=quota, ledger=led, measure=TrackMeasure(tracker),
-                       sampler="cost-aware", seed=0, initial_reservation_j=30.0)
+                       sampler="cost-aware", seed=0, initial_reservation_j=15.0)
         wall = time.perf_counter() - t0
         spans = led.spans(kind="hpo-trial")
         acc = res.account
