@@ -77,7 +77,7 @@ class CostAwareSampler(BaseSampler):
         quantile: float = 0.9,
         seed: int | None = None,
         refit_every: int = 1,
-        max_overhead: float = 0.1,
+        max_overhead: float = 0.5,
     ) -> None:
         _require_sklearn()
         self.space = dict(space)
