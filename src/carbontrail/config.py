@@ -58,6 +58,13 @@ class Settings:
     watttime_url: str = _opt("https://api.watttime.org", "WattTime API base URL")
     uk_carbon_intensity_url: str = _opt("https://api.carbonintensity.org.uk", "UK Carbon Intensity API base URL")
     provider_timeout_s: float = _opt(10.0, "timeout of every provider call", gt=0)
+    # grid
+    grid_providers: tuple[str, ...] = _opt(
+        (), "live providers used for attribution (electricitymaps, watttime, uk-carbon-intensity); none: offline"
+    )
+    grid_series: str | None = _opt(
+        None, "a user intensity series for the zone: PATH?unit=g/kWh&time=COL&value=COL[&signal=&basis=&tz=&zone=]"
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):

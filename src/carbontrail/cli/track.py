@@ -104,6 +104,13 @@ def track_command(
             error = f"exit code {rc}"
         record = span.stop(status=status, error=error, profile=profile or None)
         tracker.close()
+        # spans the command's own processes left in their journals (e.g. flushed too late at exit)
+        from carbontrail.ledger.journal import ingest_orphans
+
+        try:
+            ingest_orphans(tracker.ledger, s.journal_dir, tracker._attributor())
+        except Exception as exc:  # the journals stay for the next command
+            err.print(f"[yellow]warning:[/yellow] journals left for later ingestion: {exc}")
         if json_out:
             print_json(record.to_dict())
         else:

@@ -310,6 +310,21 @@ class Span:
         ``profile`` (``[(t_s, cumulative_work), ...]``) optionally says how the work was spread in
         time (e.g. CPU seconds of a child tree); energy is split across buckets along it.
         """
+        self._close(status=status, error=error, profile=profile)
+        return self.record()
+
+    def _close(
+        self,
+        *,
+        status: str = "ok",
+        error: str | None = None,
+        profile: Sequence[tuple[float, float]] | None = None,
+    ) -> list[Any]:
+        """Close the span and commit its journal line.
+
+        ``profile`` (``[(t_s, cumulative_work), ...]``) optionally says how the work was spread in
+        time (e.g. CPU seconds of a child tree); energy is split across buckets along it.
+        """
         end_reading = self.tracker._read()
         end_s = time.time()
         if self.record_line is not None:
@@ -334,9 +349,15 @@ class Span:
         ]
         self.record_line = line
         self.tracker._commit(line)
+        return line
+
+    def record(self) -> SpanRecord:
+        """The closed span's record (decoded on demand)."""
+        if self.record_line is None:
+            raise CarbontrailError(f"span {self.name!r} is still open")
         from carbontrail.ledger.journal import decode
 
-        return decode(self.tracker._header, line)
+        return decode(self.tracker._header, self.record_line)
 
     def env(self) -> dict[str, str]:
         """Environment variables that make a child process's spans children of this one."""
@@ -418,7 +439,7 @@ class track:
     :class:`~carbontrail.span.SpanRecord` is then in ``.record``.
     """
 
-    __slots__ = ("_kw", "_span", "_tracker", "name", "record")
+    __slots__ = ("_closed", "_kw", "_span", "_tracker", "name")
 
     def __init__(
         self,
@@ -440,7 +461,12 @@ class track:
         }
         self._tracker = tracker
         self._span: Span | _NoopSpan | None = None
-        self.record: SpanRecord | None = None
+        self._closed: Span | None = None
+
+    @property
+    def record(self) -> SpanRecord | None:
+        """The closed span's record (``None`` while open or when metering is disabled)."""
+        return self._closed.record() if self._closed is not None else None
 
     def _disabled(self) -> bool:
         return os.environ.get("CARBONTRAIL_DISABLED", "").lower() in ("1", "true", "yes", "on")
@@ -459,13 +485,14 @@ class track:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         span, self._span = self._span, None
-        if span is None:
+        if not isinstance(span, Span):
             return
         if exc_type is None:
-            self.record = span.stop()
+            span._close()
         else:
             status = "killed" if issubclass(exc_type, KeyboardInterrupt | SystemExit) else "failed"
-            self.record = span.stop(status=status, error=f"{exc_type.__name__}: {exc}")
+            span._close(status=status, error=f"{exc_type.__name__}: {exc}")
+        self._closed = span
 
     def __call__(self, fn: F) -> F:
         kw, tracker = self._kw, self._tracker

@@ -1,0 +1,324 @@
+"""``carbontrail worker``: launch queued jobs at their planned time, locally or on a Dask cluster.
+
+A worker loops: claim a due job (an atomic lease in the ledger), run it through its planned chunks
+(start, pause, resume — ``SIGSTOP``/``SIGCONT`` or ``SIGTERM`` and restart, as the job asks) while a
+heartbeat thread renews the lease, then complete it with the lease token. The child process is
+bound to its worker (``PR_SET_PDEATHSIG`` on Linux), so when a worker is killed (``kill -9``) its
+job dies with it, the lease expires, and another worker runs the job again from the start; the
+stale worker can never complete it, so every job completes exactly once.
+
+With ``dask_address`` the claimed job is run by :func:`run_claimed` as a task on the Dask cluster
+(each task opens the ledger itself and heartbeats its own lease), so many machines draw from one
+queue on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from carbontrail.errors import CarbontrailError, ConfigError
+from carbontrail.schedule.execute import Clock, ProcessRunner, SystemClock
+from carbontrail.schedule.queue import JobQueue, QueuedJob, worker_name
+
+__all__ = ["Worker", "WorkerStats", "run_claimed"]
+
+log = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class _BoundRunner(ProcessRunner):
+    """A :class:`ProcessRunner` whose child is killed when the worker dies."""
+
+    def _spawn(self, resume: bool) -> None:
+        import os
+
+        env = {**os.environ, **self.env}
+        if resume:
+            env["CARBONTRAIL_RESUME"] = "1"
+        try:
+            self.proc = subprocess.Popen(self.argv, env=env, preexec_fn=_die_with_parent)
+        except OSError as exc:
+            raise CarbontrailError(f"cannot start {self.argv[0]!r}: {exc}") from exc
+
+
+def run_claimed(
+    ledger_url: str,
+    job: QueuedJob,
+    *,
+    worker_id: str,
+    lease_s: float = 30.0,
+    heartbeat_s: float | None = None,
+    clock: Clock | None = None,
+    track: bool = True,
+) -> dict[str, Any]:
+    """Run a claimed job through its planned chunks and complete it. Usable as a Dask task.
+
+    With ``track`` every chunk is a tracked span, and the plan's realised energy and emissions
+    (energy per bucket × the zone's actual intensity, where a bundled series covers the run) are
+    recorded against the job's plan.
+
+    Returns ``{"job_id", "returncode", "completed", "lost_lease"}``.
+    """
+    from carbontrail.ledger import Ledger
+
+    clk = clock or SystemClock()
+    ledger = Ledger.open(ledger_url, upgrade=False)
+    try:
+        q = JobQueue(ledger)
+        hb = heartbeat_s or max(0.2, lease_s / 3.0)
+        token = job.lease_token or ""
+        lost = threading.Event()
+        stop = threading.Event()
+        inner = _BoundRunner(job.argv, pause_mode=str(job.spec.get("pause_mode", "stop")))
+        runner: Any = inner
+        if track:
+            from carbontrail.config import load_settings
+            from carbontrail.schedule.execute import TrackedRunner
+
+            runner = TrackedRunner(inner, name=job.name, zone=job.zone, settings=load_settings(), ledger=ledger)
+
+        def beat() -> None:
+            while not stop.wait(hb):
+                try:
+                    ok = q.heartbeat(job.job_id, token, lease_s=lease_s)
+                except CarbontrailError as exc:
+                    log.warning("heartbeat for %s failed: %s", job.job_id, exc)
+                    continue
+                if not ok:
+                    lost.set()
+                    inner.kill()
+                    return
+
+        th = threading.Thread(target=beat, name=f"heartbeat-{job.job_id[:8]}", daemon=True)
+        th.start()
+        chunks = job.chunks or [(datetime.now(UTC), job.deadline_at)]
+        rc: int | None = None
+        spans: list[tuple[float, float]] = []
+        try:
+            started = False
+            for i, (a, b) in enumerate(chunks):
+                if not started:
+                    # a job claimed late starts now; later chunks keep their planned times
+                    runner.start()
+                    started = True
+                else:
+                    _sleep_until(clk, a.timestamp(), lost)
+                    if lost.is_set():
+                        break
+                    runner.resume()
+                t0 = clk.now()
+                last = i == len(chunks) - 1
+                while not lost.is_set():
+                    if runner.poll():
+                        rc = inner.returncode
+                        break
+                    if not last and clk.now() >= b.timestamp():
+                        break
+                    time.sleep(0.05)
+                spans.append((t0, clk.now()))
+                if rc is not None or lost.is_set():
+                    break
+                runner.pause()
+                if runner.poll() and inner.pause_mode == "stop":
+                    rc = inner.returncode
+                    break
+        finally:
+            stop.set()
+            th.join()
+            if rc is None:
+                inner.kill()
+            if track:
+                if rc is not None:
+                    runner.finish()
+                runner.close()
+        if lost.is_set() or rc is None:
+            return {"job_id": job.job_id, "returncode": rc, "completed": False, "lost_lease": True}
+        completed = q.complete(
+            job.job_id,
+            token,
+            returncode=int(rc),
+            result={"worker": worker_id, "run_intervals": spans, "restarts": inner.restarts},
+        )
+        if completed and track and job.plan_id:
+            _record_realised(ledger, job, runner.records)
+        return {"job_id": job.job_id, "returncode": rc, "completed": completed, "lost_lease": not completed}
+    finally:
+        ledger.close()
+
+
+def _record_realised(ledger: Any, job: QueuedJob, records: list[Any]) -> None:
+    from carbontrail.schedule.queue import realised_for_plan, record_realised
+
+    buckets = [b for r in records for b in r.buckets]
+    energy = sum(r.energy_j for r in records)
+    real = now = None
+    if job.zone and buckets:
+        try:
+            from carbontrail.grid.bundled import load_series
+
+            series = load_series(job.zone)
+            width = buckets[1][0] - buckets[0][0] if len(buckets) > 1 else 300.0
+            ref = datetime.fromisoformat(job.spec["earliest_at"]).timestamp()
+            real, now = realised_for_plan(buckets, series, run_now_s=ref, bucket_s=width)
+        except CarbontrailError as exc:
+            log.info("no actual intensity for %s: %s", job.zone, exc)
+    try:
+        record_realised(ledger, job.plan_id or "", realised_emissions_g=real, realised_run_now_emissions_g=now,
+                        energy_j=energy, span_ids=[r.span_id for r in records])
+    except CarbontrailError as exc:
+        log.warning("could not record realised emissions of job %s: %s", job.job_id, exc)
+
+
+def _sleep_until(clock: Clock, t_s: float, stop: threading.Event) -> None:
+    while not stop.is_set():
+        d = t_s - clock.now()
+        if d <= 0:
+            return
+        stop.wait(min(d, 0.5))
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did: jobs claimed and their results."""
+
+    claimed: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Worker:
+    """Draws due jobs from the queue in ``ledger`` and runs them.
+
+    Args:
+        ledger: an open :class:`carbontrail.ledger.Ledger`.
+        worker_id: name recorded as lease owner (default ``host:pid``).
+        lease_s: lease length; a job whose worker sends no heartbeat for this long is re-queued.
+        heartbeat_s: heartbeat period (default a third of the lease).
+        poll_s: how long to sleep when nothing is due.
+        dask_address: run jobs on this Dask scheduler instead of locally (needs ``carbontrail[dask]``).
+        dask_client: an existing ``distributed.Client`` (tests use a ``LocalCluster``).
+    """
+
+    def __init__(
+        self,
+        ledger: Any,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 30.0,
+        heartbeat_s: float | None = None,
+        poll_s: float = 5.0,
+        dask_address: str | None = None,
+        dask_client: Any = None,
+    ) -> None:
+        self.ledger = ledger
+        self.worker_id = worker_id or worker_name()
+        self.lease_s = lease_s
+        self.heartbeat_s = heartbeat_s
+        self.poll_s = poll_s
+        self.queue = JobQueue(ledger)
+        self.stats = WorkerStats()
+        self._client = dask_client
+        if dask_address is not None and dask_client is None:
+            try:
+                from distributed import Client
+            except ImportError as exc:
+                raise ConfigError("--dask needs the dask extra: pip install 'carbontrail[dask]'") from exc
+            self._client = Client(dask_address, timeout="30s")
+        self._futures: list[Any] = []
+
+    def _slots(self) -> int:
+        if self._client is None:
+            return 1
+        info = self._client.scheduler_info()
+        return max(1, sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
+
+    def _collect(self) -> None:
+        still = []
+        for f in self._futures:
+            if f.done():
+                try:
+                    self.stats.results.append(f.result())
+                except Exception as exc:  # a task that raised: its lease expires and the job is re-run
+                    log.warning("dask task failed: %s", exc)
+                    self.stats.results.append({"error": str(exc)})
+            else:
+                still.append(f)
+        self._futures = still
+
+    def run_once(self) -> bool:
+        """Claim and run (or submit) one due job; ``False`` when nothing is due or no slot is free."""
+        if self._client is not None:
+            self._collect()
+            if len(self._futures) >= self._slots():
+                return False
+        job = self.queue.claim(self.worker_id, lease_s=self.lease_s)
+        if job is None:
+            return False
+        self.stats.claimed.append(job.job_id)
+        log.info("worker %s runs job %s (%s)", self.worker_id, job.job_id, job.name)
+        if self._client is None:
+            res = run_claimed(
+                self.ledger.url, job, worker_id=self.worker_id, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s
+            )
+            self.stats.results.append(res)
+        else:
+            fut = self._client.submit(
+                run_claimed,
+                self.ledger.url,
+                job,
+                worker_id=f"{self.worker_id}/dask",
+                lease_s=self.lease_s,
+                heartbeat_s=self.heartbeat_s,
+                pure=False,
+                key=f"carbontrail-job-{job.job_id}-{job.attempts}",
+            )
+            self._futures.append(fut)
+        return True
+
+    def run(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        max_jobs: int | None = None,
+        until_idle: bool = False,
+        sleep: Callable[[float], None] | None = None,
+    ) -> WorkerStats:
+        """Loop until ``stop`` is set, ``max_jobs`` were claimed, or (``until_idle``) nothing is left."""
+        stop = stop or threading.Event()
+        wait = sleep or stop.wait
+        while not stop.is_set():
+            if max_jobs is not None and len(self.stats.claimed) >= max_jobs:
+                break
+            if self.run_once():
+                continue
+            if until_idle and not self._futures and not self.queue.jobs(status="queued") and not self.queue.jobs(
+                status="running"
+            ):
+                break
+            if self._client is not None and self._futures:
+                wait(min(self.poll_s, 0.2))
+            else:
+                wait(self.poll_s)
+        if self._client is not None:
+            for f in self._futures:
+                try:
+                    self.stats.results.append(f.result())
+                except Exception as exc:
+                    self.stats.results.append({"error": str(exc)})
+            self._futures = []
+        return self.stats
