@@ -608,7 +608,9 @@ def optimize(
         pruner: any Optuna pruner; wrapped in :class:`EnergyAwarePruner`.
         measure: how trials are measured (default :class:`TrackMeasure`: ``carbontrail.track`` spans
             of kind ``hpo-trial`` written to the ledger).
-        intensity_g_per_kwh: grid intensity for emissions of an energy quota (a carbon quota uses its own).
+        intensity_g_per_kwh: grid intensity (gCO2e/kWh) for the account's emissions (default: the settings'
+            ``intensity_g_per_kwh``; without one the account records 0 g, while the ledger spans still get
+            the tracker's grid attribution). A carbon quota converts with it.
         quantile: upper quantile of the log-cost model used for admission.
         initial_reservation_j: the least any trial reserves at admission (default: a quarter of the
             quota divided by ``n_workers``); set it to at least the energy of a trial's first step (up to
@@ -637,6 +639,10 @@ def optimize(
         :class:`HpoResult` with the final account read from the ledger.
     """
     dists = parse_space(space)
+    if intensity_g_per_kwh is None:  # the settings' stated factor, if any (else emissions are not attributed)
+        from carbontrail.config import load_settings
+
+        intensity_g_per_kwh = load_settings().intensity_g_per_kwh
     q = Quota.parse(quota, intensity_g_per_kwh=intensity_g_per_kwh)
     if n_workers < 1:
         raise ConfigError("n_workers must be >= 1")
