@@ -356,7 +356,7 @@ def _live_objective(ctx: Any) -> float:
     return float(np.mean(scores))
 
 
-def live(quota: str, power_per_core_w: float) -> dict[str, Any]:
+def live(quota: str, power_per_core_w: float, sampler: str = "cost-aware") -> dict[str, Any]:
     import tempfile
 
     import optuna
@@ -383,7 +383,7 @@ def live(quota: str, power_per_core_w: float) -> dict[str, Any]:
                           attribute=lambda recs: list(recs))
         t0 = time.perf_counter()
         res = optimize(_live_objective, space, quota=quota, ledger=led, measure=TrackMeasure(tracker),
-                       sampler="cost-aware", seed=0, initial_reservation_j=30.0)
+                       sampler=sampler, seed=0, initial_reservation_j=15.0)
         wall = time.perf_counter() - t0
         spans = led.spans(kind="hpo-trial")
         acc = res.account
@@ -397,11 +397,12 @@ def live(quota: str, power_per_core_w: float) -> dict[str, Any]:
         }
         tracker.close()
         led.close()
-    print(f"\nlive: quota {out['quota_j']:.0f} J, spent {out['spent_j']:.1f} J (sampler {out['sampler_j']:.2f} J), "
+    print(f"\nlive ({sampler}): quota {out['quota_j']:.0f} J, spent {out['spent_j']:.1f} J "
+          f"(sampler {out['sampler_j']:.2f} J), "
           f"overshoot {out['overshoot_j']:.3g} J, {out['n_spans']} hpo-trial spans in the ledger, "
           f"trial energy {out['trial_energy_min_j']:.2f}..{out['trial_energy_max_j']:.2f} J, "
           f"best acc {out['best_accuracy']:.4f}, counts {out['counts']}, {wall:.0f} s")
-    (RESULTS / "hpo_live.json").write_text(json.dumps(out, indent=1, default=str))
+    (RESULTS / f"hpo_live_{sampler}.json").write_text(json.dumps(out, indent=1, default=str))
     return out
 
 
@@ -416,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     lv = sub.add_parser("live")
     lv.add_argument("--quota", default="300 J")
     lv.add_argument("--power-per-core-w", type=float, default=10.0)
+    lv.add_argument("--sampler", default="cost-aware", choices=["cost-aware", "tpe", "random"])
     args = ap.parse_args(argv)
     if args.cmd == "measure":
         for model in (["hgb", "mlp"] if args.model == "both" else [args.model]):
@@ -423,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "replay":
         replay(args.seeds)
     else:
-        live(args.quota, args.power_per_core_w)
+        live(args.quota, args.power_per_core_w, args.sampler)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def test_dask_workers_share_one_study_and_one_quota(pg_url):
             "carbontrail.testing.hpo:random_cost_objective",
             {"x": {"low": 0.0, "high": 1.0}, "y": {"low": 0.0, "high": 1.0}},
             quota="800 J", ledger=pg_url, storage=pg_url, study_name="dask-study", n_workers=2,
-            sampler="random", seed=11, measure=FakeTrialMeasure(pg_url), initial_reservation_j=60.0,
+            sampler="random", seed=11, measure=FakeTrialMeasure(pg_url), initial_reservation_j=150.0,
             heartbeat_interval_s=0.1, dask_client=client,
         )
     st = res.account

@@ -127,3 +127,17 @@ def test_cost_aware_sampler_delegates_during_startup():
     study, space = _study_with([(0.1, 0.5, 1.0)])
     s = CostAwareSampler(space, n_startup_trials=5, seed=0)
     assert s.sample_relative(study, study.trials[-1], space) == {}
+
+
+def test_cost_aware_sampler_economises_when_its_own_energy_dominates():
+    xs = np.linspace(0.05, 0.95, 8)
+    space = parse_space({"x": {"low": 0.0, "high": 1.0}})
+    for own_j, expect in ((0.1, False), (1.5, True)):  # 5 % and 75 % of a 2 J trial
+        study = optuna.create_study(direction="maximize")
+        for x in xs:
+            study.add_trial(optuna.trial.create_trial(
+                params={"x": x}, distributions=space, value=float(x),
+                user_attrs={"energy_j": 2.0, "sampler_j": own_j}))
+        s = CostAwareSampler(space, seed=0, n_startup_trials=3)
+        s.sample_relative(study, study.trials[-1], space)
+        assert s.economy is expect

@@ -26,7 +26,7 @@ def test_quota_never_overshot_with_several_workers(ledger_url, sampler, seed):
     led = Ledger.open(ledger_url)
     res = optimize(
         random_cost_objective, SPACE, quota="2 kJ", ledger=led, n_workers=4, sampler=sampler, seed=seed,
-        measure=FakeTrialMeasure(ledger_url), initial_reservation_j=60.0, heartbeat_interval_s=0.05,
+        measure=FakeTrialMeasure(ledger_url), initial_reservation_j=150.0, heartbeat_interval_s=0.05,
     )
     st = res.account
     assert st.overshoot == 0
@@ -138,7 +138,7 @@ def test_real_path_writes_tracked_spans(sqlite_url):
 def test_carbon_quota(ledger_url):
     res = optimize(
         random_cost_objective, SPACE, quota="0.1 g", intensity_g_per_kwh=360_000.0, ledger=ledger_url,
-        n_workers=2, sampler="random", seed=5, measure=FakeTrialMeasure(), initial_reservation_j=50.0,
+        n_workers=2, sampler="random", seed=5, measure=FakeTrialMeasure(), initial_reservation_j=150.0,
     )
     st = res.account
     assert st.quota.basis == "carbon" and st.overshoot == 0

@@ -12,10 +12,12 @@ The guarantee (see ``docs/hpo.md``): ``spent + reserved <= quota`` holds at ever
 ledger. A trial is stopped (state ``QUOTA``, pruned in Optuna) at the first check where its measured
 energy plus ``step_margin`` times its largest step so far would exceed its reservation and the
 account refuses a top-up; checks run at every ``report``/``should_prune``/``check`` the objective
-makes and every ``heartbeat_interval_s``. Measured spend therefore never exceeds the quota provided
-no step between two checks costs more than ``step_margin`` times the largest earlier step of that
-trial (the first step is covered by the admission reservation). Any overshoot that still happens
-is recorded in the account (``overshoot``), never hidden.
+makes and every ``heartbeat_interval_s``. A trial's admission reservation is its predicted
+upper-quantile energy, but at least ``initial_reservation_j`` and ``step_margin`` times the largest
+first step seen in the study. Measured spend therefore never exceeds the quota provided (a) no
+trial's first step costs more than its admission reservation and (b) no later step costs more than
+``step_margin`` times the largest earlier step of that trial. Any overshoot that still happens is
+recorded in the account (``overshoot``), never hidden.
 """
 
 from __future__ import annotations
@@ -94,6 +96,7 @@ class _Guard:
         self.interval = heartbeat_interval_s
         self.last_j = 0.0
         self.max_step_j = 0.0
+        self.first_step_j: float | None = None
         self.stopped = False
         self.reclaimed = False
         self._lock = threading.Lock()
@@ -113,6 +116,8 @@ class _Guard:
             if self.stopped:
                 return True
             e = self.window.energy_j()
+            if self.first_step_j is None and e > 0:
+                self.first_step_j = e
             self.max_step_j = max(self.max_step_j, e - self.last_j)
             self.last_j = e
             need = e + self.step_margin * self.max_step_j
@@ -325,6 +330,16 @@ def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: Quo
     raise ConfigError(f"unknown sampler {name!r} (cost-aware, tpe, random, or an Optuna sampler)")
 
 
+def _admission_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
+                 initial_j: float, seed: int | None, step_margin: float) -> float:
+    """What a trial reserves: its predicted upper-quantile energy, but at least ``initial_j`` and at least
+    ``step_margin`` times the largest first step (energy up to the first check) seen in the study."""
+    firsts = [float(t.user_attrs["first_step_j"]) for t in study.get_trials(deepcopy=False)
+              if t.state.is_finished() and "first_step_j" in t.user_attrs]
+    floor = max([initial_j] + [step_margin * f for f in firsts])
+    return max(floor, _predict_j(study, space, params, quantile, initial_j, seed))
+
+
 def _predict_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
                initial_j: float, seed: int | None) -> float:
     if isinstance(study.sampler, CostAwareSampler):  # reuse the sampler's fitted cost model
@@ -419,13 +434,14 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 trial = study.ask(run.space)
                 params = dict(trial.params)
                 hit = _cached_value(study, run.space, params_key(params)) if run.cache else None
-                pred_j = 0.0 if hit is not None else _predict_j(
-                    study, run.space, params, run.quantile, run.initial_reservation_j, run.seed)
+                pred_j = 0.0 if hit is not None else _admission_j(
+                    study, run.space, params, run.quantile, run.initial_reservation_j, run.seed, run.step_margin)
             finally:
                 e_s, span_s = _finish(w, "ok", None)
                 account.settle(s_rid, energy_j=e_s, emissions_g=_g(e_s, intensity), state="COMPLETE",
                                purpose="sampler", span_id=span_s, worker=worker, now=_now())
             sampler_est_j = max(sampler_est_j, 2.0 * e_s)  # twice the largest sampler call so far
+            trial.set_user_attr("sampler_j", e_s)
             if hit is not None:
                 trial.set_user_attr("cached", True)
                 trial.set_user_attr(ENERGY_ATTR, 0.0)
@@ -514,7 +530,9 @@ def _run_trial(
             _GUARDS.pop((run.study_name, trial.number), None)
     energy_j, span_id = _finish(window, status, error)
     g = _g(energy_j, intensity)
+    first = guard.first_step_j if guard.first_step_j is not None else energy_j
     for k, v in (("energy_j", energy_j), ("emissions_g", g), ("span_id", span_id), ("worker", worker),
+                 ("first_step_j", first),
                  ("end_state", "RECLAIMED" if guard.reclaimed else state)):
         trial.set_user_attr(k, v)
     if error:
@@ -590,10 +608,13 @@ def optimize(
         pruner: any Optuna pruner; wrapped in :class:`EnergyAwarePruner`.
         measure: how trials are measured (default :class:`TrackMeasure`: ``carbontrail.track`` spans
             of kind ``hpo-trial`` written to the ledger).
-        intensity_g_per_kwh: grid intensity for emissions of an energy quota (a carbon quota uses its own).
+        intensity_g_per_kwh: grid intensity (gCO2e/kWh) for the account's emissions (default: the settings'
+            ``intensity_g_per_kwh``; without one the account records 0 g, while the ledger spans still get
+            the tracker's grid attribution). A carbon quota converts with it.
         quantile: upper quantile of the log-cost model used for admission.
-        initial_reservation_j: reservation of trials before any energy was measured (default: a
-            quarter of the quota divided by ``n_workers``).
+        initial_reservation_j: the least any trial reserves at admission (default: a quarter of the
+            quota divided by ``n_workers``); set it to at least the energy of a trial's first step (up to
+            its first ``report``/``check``) — see the guarantee in ``docs/hpo.md``.
         step_margin: in-trial enforcement keeps room for this many times the largest step so far.
         heartbeat_interval_s: heartbeat and background check period of running trials.
         stale_after_s: a reservation without heartbeat for this long is reclaimed.
@@ -618,6 +639,10 @@ def optimize(
         :class:`HpoResult` with the final account read from the ledger.
     """
     dists = parse_space(space)
+    if intensity_g_per_kwh is None:  # the settings' stated factor, if any (else emissions are not attributed)
+        from carbontrail.config import load_settings
+
+        intensity_g_per_kwh = load_settings().intensity_g_per_kwh
     q = Quota.parse(quota, intensity_g_per_kwh=intensity_g_per_kwh)
     if n_workers < 1:
         raise ConfigError("n_workers must be >= 1")

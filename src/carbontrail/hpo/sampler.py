@@ -59,6 +59,9 @@ class CostAwareSampler(BaseSampler):
         seed: random seed.
         refit_every: the GPs' kernel hyperparameters are re-optimised after this many new points and
             reused in between (a cheap Cholesky solve instead of an L-BFGS search).
+        max_overhead: when the sampler's own measured energy per call (trial attribute ``sampler_j``,
+            set by ``optimize``) exceeds this fraction of the median trial energy, the sampler economises:
+            a quarter of the TPE candidates and kernel hyperparameters refitted only every 5 points.
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class CostAwareSampler(BaseSampler):
         quantile: float = 0.9,
         seed: int | None = None,
         refit_every: int = 1,
+        max_overhead: float = 0.5,
     ) -> None:
         _require_sklearn()
         self.space = dict(space)
@@ -89,6 +93,8 @@ class CostAwareSampler(BaseSampler):
         self._rng = np.random.default_rng(seed)
         self.last_alpha: float | None = None
         self.refit_every = refit_every
+        self.max_overhead = max_overhead
+        self.economy = False
         self._kernels: dict[str, tuple[int, object]] = {}  # model -> (n points at last full fit, kernel)
         self._cost_cache: tuple[tuple[int, ...], LogCostModel] | None = None
         self._lock = threading.Lock()
@@ -96,7 +102,8 @@ class CostAwareSampler(BaseSampler):
     def _kernel_for(self, which: str, n: int) -> object | None:
         """A kernel to reuse (hyperparameters not re-optimised) unless ``refit_every`` new points came."""
         k = self._kernels.get(which)
-        if k is None or n >= k[0] + self.refit_every:
+        every = max(self.refit_every, 5) if self.economy else self.refit_every
+        if k is None or n >= k[0] + every:
             return None
         return k[1]
 
@@ -160,13 +167,24 @@ class CostAwareSampler(BaseSampler):
         ]
         if len(done) < self.n_startup_trials:
             return {}  # sample_independent delegates to the base sampler
+        self.economy = self._too_costly(done)
         return self._acquire(study, trial, search_space, done)
+
+    def _too_costly(self, done: Sequence[FrozenTrial]) -> bool:
+        """Whether the sampler's own energy per call is above ``max_overhead`` of a typical trial's."""
+        recent = done[-10:]
+        own = [float(t.user_attrs["sampler_j"]) for t in recent if "sampler_j" in t.user_attrs]
+        trial_e = [e for t in done if (e := trial_energy_j(t))]
+        if not own or not trial_e:
+            return False
+        return float(np.median(own)) > self.max_overhead * float(np.median(trial_e))
 
     def _candidates(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> list[dict[str, Any]]:
         cands: list[dict[str, Any]] = []
-        for sampler, n in ((self._base, self.n_candidates), (self._random, self.n_random_candidates)):
+        n_base = max(1, self.n_candidates // 4) if self.economy else self.n_candidates
+        for sampler, n in ((self._base, n_base), (self._random, self.n_random_candidates)):
             for _ in range(n):
                 cands.append({
                     n: sampler.sample_independent(study, trial, n, d) for n, d in search_space.items()
