@@ -211,11 +211,11 @@ def main() -> None:
               + " | ".join(cells))
     print("\nmean fraction of the oracle's saving over all scenario x series rows:")
     for m in MODES:
-        print(f"  {m:8}: plan {np.nanmean(frac[m]['plan']):.3f}   sdk-baseline {np.nanmean(frac[m]['sdk']):.3f}")
+        sdk_mean = np.mean(frac[m]["sdk"]) if frac[m]["sdk"] else math.nan
+        print(f"  {m:8}: plan {np.mean(frac[m]['plan']):.3f}   sdk-baseline {sdk_mean:.3f}")
     for m in ("forecast", "replan"):
-        r = [x for x in worse if m in x[0]]
         print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
-              f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(r)}")
+              f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(frac[m]['plan'])}")
     w = min(worse, key=lambda r: r[2])
     print(f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
           f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})")
