@@ -48,14 +48,9 @@ from carbontrail.schedule.plan import (
 
 H = 3600.0
 PUBLISHED = {  # perfect-forecast savings from the issue (Wiesner et al. 2021 and the issue's figures)
-    ("nightly", "DE"): 13.9,
-    ("nightly", "GB"): 8.6,
-    ("nightly", "FR"): 6.5,
-    ("1h/24h", "DE"): 22.3,
-    ("1h/24h", "GB"): 26.1,
-    ("1h/24h", "FR"): 16.1,
-    ("1h/24h", "CISO"): 35.1,
-    ("1h/24h", "PJM"): 6.6,
+    ("nightly", "DE"): 13.9, ("nightly", "GB"): 8.6, ("nightly", "FR"): 6.5,
+    ("1h/24h", "DE"): 22.3, ("1h/24h", "GB"): 26.1, ("1h/24h", "FR"): 16.1,
+    ("1h/24h", "CISO"): 35.1, ("1h/24h", "PJM"): 6.6,
 }
 
 
@@ -142,10 +137,8 @@ def main() -> None:
                     zones=(z,),
                 )
                 tw = truth.window(earliest, deadline)
-                now_g = realised(
-                    truth,
-                    [(datetime.fromtimestamp(run_now, UTC), datetime.fromtimestamp(run_now + sc.duration_h * H, UTC))],
-                )
+                now_g = realised(truth, [(datetime.fromtimestamp(run_now, UTC),
+                                          datetime.fromtimestamp(run_now + sc.duration_h * H, UTC))])
                 orc = plan(job, Signal.single(tw, e_at), error_band_z=0)
                 orc_g = realised(truth, orc.best_shift_chunks)
                 tot_now += now_g
@@ -169,15 +162,13 @@ def main() -> None:
                         key = (earliest, deadline)
                         if key not in fc_cache:
                             fc_cache[key] = forecast_series(truth, earliest, deadline - earliest).window(
-                                earliest, deadline
-                            )
+                                earliest, deadline)
                         f = fc_cache[key]
                     else:
                         sigma = 0.05 if mode == "noise5" else 0.10
                         noisy = tw.values_g_per_kwh * (1 + sigma * rng.standard_normal(len(tw)))
-                        f = replace(
-                            tw, values_g_per_kwh=np.maximum(noisy, 0.0), uncertainty_rel=np.full(len(tw), sigma)
-                        )
+                        f = replace(tw, values_g_per_kwh=np.maximum(noisy, 0.0),
+                                    uncertainty_rel=np.full(len(tw), sigma))
                     t0 = time.perf_counter()
                     p = plan(job, Signal.single(f, e_at), error_band_z=args.error_band_z)
                     if mode == "forecast":
@@ -192,10 +183,8 @@ def main() -> None:
             rows.append((sc.name, z, njobs, tot_now, tot_oracle, tot,
                          tot_now_r.get(sc.name, math.nan), tot_orc_r.get(sc.name, math.nan)))
     # report
-    print(
-        f"{'scenario':11} {'zone':5} {'jobs':>4} {'oracle%':>7} {'publ%':>6} | "
-        + " | ".join(f"{m:>8} plan   sdk " for m in MODES)
-    )
+    print(f"{'scenario':11} {'zone':5} {'jobs':>4} {'oracle%':>7} {'publ%':>6} | "
+          + " | ".join(f"{m:>8} plan   sdk " for m in MODES))
     frac: dict[str, dict[str, list[float]]] = {m: {"plan": [], "sdk": []} for m in MODES}
     worse: list[tuple[str, str, float]] = []
     for name, z, nj, now, orc, tot, now_r, orc_r in rows:
@@ -218,31 +207,22 @@ def main() -> None:
                 if m == "forecast" and meth == "plan":
                     worse.append((f"{name} ({m})", z, sv))
             cells.append(" ".join(parts))
-        print(
-            f"{name:11} {z:5} {nj:4d} {osave:6.1f}% {'' if pub is None else f'{pub:5.1f}%':>6} | " + " | ".join(cells)
-        )
+        print(f"{name:11} {z:5} {nj:4d} {osave:6.1f}% {'' if pub is None else f'{pub:5.1f}%':>6} | "
+              + " | ".join(cells))
     print("\nmean fraction of the oracle's saving over all scenario x series rows:")
     for m in MODES:
-        print(f"  {m:8}: plan {np.nanmean(frac[m]['plan']):.3f}   sdk-baseline {np.nanmean(frac[m]['sdk']):.3f}")
+        sdk_mean = np.mean(frac[m]["sdk"]) if frac[m]["sdk"] else math.nan
+        print(f"  {m:8}: plan {np.mean(frac[m]['plan']):.3f}   sdk-baseline {sdk_mean:.3f}")
     for m in ("forecast", "replan"):
-        r = [x for x in worse if m in x[0]]
-        print(
-            f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
-            f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(r)}"
-        )
+        print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
+              f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(frac[m]['plan'])}")
     w = min(worse, key=lambda r: r[2])
-    print(
-        f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
-        f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})"
-    )
-    print(
-        "\nplanning time per job with the built-in forecast (median ms): "
-        + ", ".join(f"{k} {1e3 * np.median(v):.2f}" for k, v in plan_t.items() if v)
-    )
-    print(
-        "plans made per job when re-planning hourly (mean): "
-        + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in replans.items() if v)
-    )
+    print(f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
+          f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})")
+    print("\nplanning time per job with the built-in forecast (median ms): "
+          + ", ".join(f"{k} {1e3 * np.median(v):.2f}" for k, v in plan_t.items() if v))
+    print("plans made per job when re-planning hourly (mean): "
+          + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in replans.items() if v))
     _speed()
 
 
@@ -274,17 +254,11 @@ def _speed() -> None:
     jobs = {
         "contiguous 2h plan()": Job(earliest_at=e, deadline_at=e + timedelta(days=7), duration_s=2 * H),
         "interruptible 6h, 30 min chunks, plan()": Job(
-            earliest_at=e,
-            deadline_at=e + timedelta(days=7),
-            duration_s=6 * H,
-            interruptible=Interruptible(min_chunk_s=1800, checkpoint_overhead_s=300),
-        ),
+            earliest_at=e, deadline_at=e + timedelta(days=7), duration_s=6 * H,
+            interruptible=Interruptible(min_chunk_s=1800, checkpoint_overhead_s=300)),
         "interruptible 6h, 30 min chunks, <= 3 pauses, plan()": Job(
-            earliest_at=e,
-            deadline_at=e + timedelta(days=7),
-            duration_s=6 * H,
-            interruptible=Interruptible(min_chunk_s=1800, max_pauses=3, checkpoint_overhead_s=300),
-        ),
+            earliest_at=e, deadline_at=e + timedelta(days=7), duration_s=6 * H,
+            interruptible=Interruptible(min_chunk_s=1800, max_pauses=3, checkpoint_overhead_s=300)),
     }
     sig = Signal.single(series, e)
     print("\none week at 5-minute resolution (2016 slots), median of repeated calls:")
@@ -297,16 +271,11 @@ def _speed() -> None:
             ts.append(time.perf_counter() - t0)
         print(f"  {label:52} {1e3 * np.median(ts):8.3f} ms")
     prof = np.full(24, 1000.0)
-    for label, fn in (
-        ("contiguous solver alone (prefix sums)", lambda: plan_contiguous(v, prof)),
-        ("SDK rolling-mean minimum", lambda: plan_rolling_mean(v, 24)),
-        (
-            "interruptible DP alone (6h, m=6, o=1)",
-            lambda: plan_interruptible(
-                v, np.full(72, 1000.0), min_chunk=6, max_chunks=None, overhead=1, overhead_power=1000.0
-            ),
-        ),
-    ):
+    for label, fn in (("contiguous solver alone (prefix sums)", lambda: plan_contiguous(v, prof)),
+                      ("SDK rolling-mean minimum", lambda: plan_rolling_mean(v, 24)),
+                      ("interruptible DP alone (6h, m=6, o=1)", lambda: plan_interruptible(
+                          v, np.full(72, 1000.0), min_chunk=6, max_chunks=None, overhead=1,
+                          overhead_power=1000.0))):
         reps = 7 if "DP" in label else 500
         ts = []
         for _ in range(reps):

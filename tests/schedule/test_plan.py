@@ -287,3 +287,15 @@ def test_array_solvers() -> None:
     assert cost == 2.0 and ch == [(1, 3), (4, 5)]
     with pytest.raises(ScheduleError):
         plan_contiguous(v, np.ones(9))
+
+
+def test_error_band_comes_from_forecast_error_not_factor_uncertainty() -> None:
+    from dataclasses import replace as dc_replace
+
+    v = [300, 300, 280, 300]
+    s = series(v)
+    hist = dc_replace(s, provenance=dc_replace(s.provenance, uncertainty_rel=0.2))
+    job = Job(earliest_at=T0, deadline_at=T0 + hours(4), duration_s=STEP, power_w=1000.0)
+    assert plan(job, Signal.single(hist)).decision == "shift"  # measured history: no forecast error
+    fc = dc_replace(s, provenance=dc_replace(s.provenance, uncertainty_rel=0.2, estimated=True))
+    assert plan(job, Signal.single(fc)).decision == "run-now"

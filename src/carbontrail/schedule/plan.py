@@ -504,9 +504,16 @@ def _window(series: IntensitySeries, job: Job) -> tuple[int, int]:
 
 
 def _sigma(series: IntensitySeries) -> np.ndarray:
+    """Forecast error (g/kWh, one standard error) per slot.
+
+    Per-point ``uncertainty_rel`` when the series has it; else the provenance's uncertainty for an
+    estimated (forecast) series; else zero — the uncertainty of measured or historical data (its
+    emission factors) is common to every window and cancels out of the saving.
+    """
     u = series.uncertainty_rel
     if u.size != len(series):
-        u = np.full(len(series), float(series.provenance.uncertainty_rel))
+        rel = float(series.provenance.uncertainty_rel) if series.provenance.estimated else 0.0
+        u = np.full(len(series), rel)
     return u * series.values_g_per_kwh
 
 
