@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from carbontrail.cli import audit, db, deploy, grid, hpo, meters, policy, registry, report, schedule, serve, spans, track
+from carbontrail.cli import (
+    audit,
+    db,
+    deploy,
+    grid,
+    hpo,
+    meters,
+    policy,
+    registry,
+    report,
+    schedule,
+    serve,
+    spans,
+    track,
+)
 
 app = typer.Typer(
     name="carbontrail",
