@@ -7,10 +7,12 @@ the ledger it fills is kept in ``DIR`` (default ``.carbontrail/demo``) for ``car
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,9 @@ from carbontrail.units import j_to_kwh
 console = Console(width=150)
 
 DEMO_ZONE = "CISO"  # California ISO, hourly EIA-930 2022 series bundled with carbontrail
+POLICY = Path(__file__).parent / "data" / "policies" / "deploy-carbon.yaml"
+DEMO_BUDGET_T = 0.05            # the vision team's budget for this service: 50 kgCO2e a year
+DEMO_TRAFFIC_PER_DAY = 5e9      # predictions a day: a large public service
 
 
 def _energy(j: float) -> str:
@@ -80,6 +85,224 @@ def show_spans(ledger: Any) -> None:
         console.print(f"  [dim]{key}: {dataset}[/dim]")
 
 
+
+def stage_grid(settings: Settings, ledger: Any) -> None:
+    """The same training job at two hours of the bundled CISO 2022 series."""
+    from carbontrail.grid.attribute import attribute_span, shift_span
+    from carbontrail.grid.bundled import load_series
+
+    series = load_series(DEMO_ZONE)
+    (train,) = ledger.spans(kind="train")
+    noon = datetime(2022, 6, 15, 20, tzinfo=UTC).timestamp()   # 13:00 in California: solar peak
+    night = datetime(2022, 6, 16, 3, tzinfo=UTC).timestamp()   # 20:00 in California: evening ramp
+    t = Table(title=f"the same {_energy(train.energy_j)} training job at two hours of {DEMO_ZONE} 2022",
+              title_justify="left")
+    for col in ("starts (UTC)", "g/kWh", "g CO2e", "source", "dataset"):
+        t.add_column(col, overflow="fold")
+    for at in (noon, night):
+        moved = attribute_span(shift_span(train, at, settings.bucket_s), series, bucket_s=settings.bucket_s)
+        prov = moved.provenance or {}
+        t.add_row(datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M"), f"{moved.intensity_g_per_kwh:.0f}",
+                  f"{moved.emissions_g:.5f}", str(prov.get("source")), str(prov.get("dataset"))[:70])
+    console.print(t)
+
+
+def stage_hpo(settings: Settings, ledger: Any, data: dict[str, Any]) -> None:
+    """Bayesian optimisation of an MLP on digits under an energy quota."""
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier
+
+    from carbontrail.hpo import optimize
+
+    X_tr, X_va, y_tr, y_va = train_test_split(data["X"], data["y"], test_size=0.3, random_state=1)
+
+    def objective(ctx: Any) -> float:
+        p = ctx.params
+        clf = MLPClassifier(hidden_layer_sizes=(int(p["hidden"]),), alpha=p["alpha"],
+                            learning_rate_init=p["lr"], random_state=0)
+        classes = sorted(set(y_tr))
+        score = 0.0
+        for epoch in range(int(p["epochs"])):
+            clf.partial_fit(X_tr, y_tr, classes=classes)
+            score = float(clf.score(X_va, y_va))
+            ctx.report(score, epoch)
+            ctx.check()
+        return score
+
+    space = {"hidden": {"low": 16, "high": 128, "log": True}, "alpha": {"low": 1e-5, "high": 1e-2, "log": True},
+             "lr": {"low": 1e-3, "high": 3e-2, "log": True}, "epochs": {"low": 3, "high": 15}}
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quota = "20 J"
+    result = optimize(objective, space, quota=quota, study_name="digits-mlp", ledger=ledger, seed=0,
+                      n_trials=200, intensity_g_per_kwh=None, tags={"team": "vision"})
+    acc = result.account
+    console.print(f"  quota {quota}: spent {acc.spent_j:.1f} J over {sum(acc.counts.values())} trials "
+                  f"{ {k: v for k, v in acc.counts.items() if v} }; overshoot {acc.overshoot:.1f} J")
+    if result.best_value is not None:
+        console.print(f"  best validation accuracy {result.best_value:.4f} with {result.best_params}")
+
+
+def stage_schedule(settings: Settings, ledger: Any, data: dict[str, Any]) -> None:
+    """Plan a week of nightly retraining into low-carbon hours (simulated clock over CISO 2022)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    import carbontrail
+    from carbontrail.grid.bundled import load_series
+    from carbontrail.grid.forecast import forecast_series
+    from carbontrail.schedule import Job, Signal, plan
+    from carbontrail.schedule.queue import realised_for_plan, record_plan, record_realised
+
+    with carbontrail.track("retrain on fresh digits", kind="retrain", pipeline="digits", model="digits-hgb",
+                           team="vision") as span:
+        HistGradientBoostingClassifier(max_iter=40, random_state=1).fit(data["X"], data["y"])
+    from carbontrail.meter import get_tracker
+
+    get_tracker().flush()
+    retrain = ledger.span(span.span_id)
+    power_w = max(retrain.energy_j / max(retrain.duration_s, 1e-3), 1.0)
+    history = load_series(DEMO_ZONE)
+    t = Table(title=f"nightly 1-hour retraining, deadline 24 h, {DEMO_ZONE} 2022, built-in forecaster",
+              title_justify="left")
+    for col in ("night", "decision", "planned start (UTC)", "expected saving", "realised g", "run-now g"):
+        t.add_column(col)
+    realised_total = run_now_total = 0.0
+    for day in range(7):
+        now = datetime(2022, 6, 10 + day, 1, tzinfo=UTC)   # 18:00 in California: the nightly trigger
+        fc = forecast_series(history, now.timestamp(), 24 * 3600)
+        job = Job(earliest_at=now, deadline_at=now + timedelta(hours=24), duration_s=3600, power_w=power_w,
+                  name="nightly retrain digits-hgb")
+        sig = Signal.single(fc)
+        p = plan(job, sig)
+        pid = record_plan(ledger, p, sig, job=job)
+        start_s = p.chunks[0][0].timestamp()
+        buckets = [(start_s + i * settings.bucket_s, power_w * settings.bucket_s) for i in range(12)]
+        real, now_g = realised_for_plan(buckets, history, run_now_s=now.timestamp(), bucket_s=settings.bucket_s)
+        record_realised(ledger, pid, realised_emissions_g=real, realised_run_now_emissions_g=now_g,
+                        energy_j=power_w * 3600)
+        realised_total += real or 0.0
+        run_now_total += now_g or 0.0
+        t.add_row(now.strftime("%a %d %b"), p.decision, p.chunks[0][0].strftime("%H:%M"),
+                  f"{p.saving_pct:.1f} %", f"{real:.3f}" if real is not None else "-",
+                  f"{now_g:.3f}" if now_g is not None else "-")
+    console.print(t)
+    if run_now_total:
+        console.print(f"  realised over the week: {realised_total:.3f} g vs {run_now_total:.3f} g run-now "
+                      f"({100 * (1 - realised_total / run_now_total):.1f} % saved); the retraining step measured "
+                      f"{_energy(retrain.energy_j)} in {retrain.duration_s:.1f} s ({power_w:.1f} W)")
+
+
+def stage_governance(settings: Settings, ledger: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Register the model, then a deployment the policy vetoes and, after a change of zone, approves."""
+    import yaml
+
+    from carbontrail.audit import AuditLog, load_or_create_key
+    from carbontrail.policy import Policy
+    from carbontrail.registry import DeploymentSpec, Gate, Registry
+    from carbontrail.registry.grid_intensity import grid_lookup
+
+    audit = AuditLog(ledger, signing_key=load_or_create_key(settings.home / "audit_ed25519.pem"))
+    reg = Registry(ledger, audit=audit)
+    reg.register_model("digits-hgb", team="vision", description="handwritten digits classifier")
+    lineage = {"training": [s.span_id for s in ledger.spans(kind="train")],
+               "retraining": [s.span_id for s in ledger.spans(kind="retrain")]}
+    mv = reg.register_version("digits-hgb", lineage=lineage, hardware={"cpu": "container CPU"})
+    X = data["X"]
+    reg.profile("digits-hgb", mv.version, lambda n: data["model"].predict(X[:n]), predictions=20_000,
+                batch_size=500)
+    card = reg.version("digits-hgb", mv.version).card
+    console.print(f"  carbon card v{mv.version}: {card_line(card)}")
+
+    # the organisation's policy, with the vision team's budget for this small service
+    doc = yaml.safe_load(Path(POLICY).read_text())
+    doc["parameters"]["annual_budget_t"]["by"]["team"]["vision"] = DEMO_BUDGET_T
+    policy_path = settings.home / "deploy-carbon.yaml"
+    policy_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    gate = Gate(reg, Policy.load(policy_path), audit, grid_lookup())
+    gate.add_member("root", "admin")
+    for name, role in (("ana", "member"), ("bo", "member"), ("sam", "submitter")):
+        gate.add_member(name, role, by="root")
+    gate.activate_policy(by="root")
+
+    spec = DeploymentSpec("production", {"AZPS": 1.0}, traffic_per_day=DEMO_TRAFFIC_PER_DAY, horizon_days=365,
+                          retrain_every_days=1, team="vision")
+    dep = reg.create_deployment("digits-hgb", mv.version, spec)
+    results = []
+    for label, change in (("AZPS (coal and gas), daily retraining", None),
+                          ("BPAT (hydro), weekly retraining", {"zones": {"BPAT": 1.0}, "retrain_every_days": 7})):
+        if change:
+            reg.update_deployment(dep.deployment_id, dataclasses.replace(spec, **change), by="sam")
+        req = gate.request(dep.deployment_id, submitter="sam")
+        fp = req.input["footprint"]
+        console.print(f"  request for {label}: projected {fp['annual_g'] / 1000:.2f} kgCO2e/yr "
+                      f"(budget {DEMO_BUDGET_T * 1000:.0f} kg) -> [bold]{req.status}[/bold]")
+        for rule in req.decision["rules"]:
+            if rule.get("status") != "pass":
+                console.print(f"    {rule['rule_id']} ({rule.get('severity')}): {rule.get('message')}")
+        if req.status == "pending-approval":
+            gate.approve(req.request_id, "ana")
+            req = gate.approve(req.request_id, "bo")
+            console.print(f"    approved by ana and bo (quorum 2, submitter excluded) -> {req.status}")
+        results.append(req.status)
+    ok, _ = gate.allowed(dep.deployment_id)
+    console.print(f"  deployment {dep.deployment_id[:8]} allowed: {ok}")
+    audit.checkpoint()
+    report = audit.verify()
+    console.print(f"  audit chain: {report.entries if hasattr(report, 'entries') else ''} entries, "
+                  f"verified={report.ok}, first bad entry: {report.first_bad_seq}")
+    return {"statuses": results}
+
+
+def stage_report(settings: Settings, ledger: Any) -> Path:
+    from carbontrail.report import ReportOptions, SciSpec, render, report_from_ledger
+
+    now = datetime.now(UTC)
+    rep = report_from_ledger(ledger, period_start=now - timedelta(days=1), period_end=now + timedelta(hours=1),
+                             generated_at=now,
+                             options=ReportOptions(sci=[SciSpec("digits-hgb", "1000 predictions", units=25.0)],
+                                                   ai_act_models=["digits-hgb"]))
+    out = settings.home / "report.html"
+    out.write_text(render(rep, "html"))
+    t = Table(title="where the carbon goes (lifecycle breakdown, this run)", title_justify="left")
+    for col in ("stage (kind)", "energy", "g CO2e", "share"):
+        t.add_column(col)
+    for row in rep.breakdowns.get("kind", []):
+        t.add_row(row.key, _energy(row.energy.value), f"{row.emissions.value:.5f}", f"{row.share:.0%}")
+    console.print(t)
+
+    return out
+
+
+def serve(settings: Settings, port: int = 8520) -> None:
+    """Serve the dashboard over the demo's ledger until interrupted."""
+    import uvicorn
+
+    from carbontrail.ledger import Ledger
+    from carbontrail.server import create_app
+    from carbontrail.server.auth import TokenStore
+
+    token, _ = TokenStore(Ledger.open(settings=settings)).create("demo-admin", "admin")
+    console.print(f"  dashboard: http://127.0.0.1:{port}/ui/   sign in with the admin token {token}")
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+
+
+def card_line(card: Any) -> str:
+    """Training energy/emissions and inference energy per 1,000 predictions from a carbon card."""
+    d = card if isinstance(card, dict) else card.to_dict()
+    tr = d.get("training") or {}
+    inf = d.get("inference") or {}
+    parts = [f"training {tr.get('energy_j', 0):.1f} J / {tr.get('emissions_g') or 0:.5f} g over "
+             f"{len(tr.get('spans') or [])} span(s)"]
+    for key in ("energy_j_per_1k", "j_per_1k", "energy_per_1k_j"):
+        if key in inf:
+            parts.append(f"inference {inf[key]:.3f} J per 1,000 predictions ({', '.join(inf.get('methods') or [])})")
+            break
+    else:
+        parts.append(f"inference {inf}")
+    return "; ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m carbontrail.demo", description=__doc__)
     parser.add_argument("--home", default=".carbontrail/demo", help="state folder for the demo (reset first)")
@@ -97,8 +320,21 @@ def main(argv: list[str] | None = None) -> int:
 
     ledger = Ledger.open(settings=settings)
     console.rule("[bold]1. measure: a real model trained in tracked steps")
-    stage_measure(settings)
+    data = stage_measure(settings)
     show_spans(ledger)
+    console.rule("[bold]2. grid: provenance of every factor, and the hour matters")
+    stage_grid(settings, ledger)
+    console.rule("[bold]3. hyperparameter search under an energy quota")
+    stage_hpo(settings, ledger, data)
+    console.rule("[bold]4. retraining shifted into low-carbon hours")
+    stage_schedule(settings, ledger, data)
+    console.rule("[bold]5. registry, policy gate and committee")
+    stage_governance(settings, ledger, data)
+    console.rule("[bold]6. report")
+    out = stage_report(settings, ledger)
+    console.print(f"  HTML report written to {out}")
+    if args.serve:
+        serve(settings)
     console.rule(f"done in {time.perf_counter() - t0:.1f} s — ledger: {ledger.safe_url}")
     return 0
 
