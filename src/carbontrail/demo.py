@@ -229,8 +229,11 @@ def stage_governance(settings: Settings, ledger: Any, data: dict[str, Any]) -> d
                           retrain_every_days=1, team="vision")
     dep = reg.create_deployment("digits-hgb", mv.version, spec)
     results = []
-    for label, change in (("AZPS (coal and gas), daily retraining", None),
-                          ("BPAT (hydro), weekly retraining", {"zones": {"BPAT": 1.0}, "retrain_every_days": 7})):
+    options: tuple[tuple[str, dict[str, Any] | None], ...] = (
+        ("AZPS (coal and gas), daily retraining", None),
+        ("BPAT (hydro), weekly retraining", {"zones": {"BPAT": 1.0}, "retrain_every_days": 7}),
+    )
+    for label, change in options:
         if change:
             reg.update_deployment(dep.deployment_id, dataclasses.replace(spec, **change), by="sam")
         req = gate.request(dep.deployment_id, submitter="sam")
@@ -268,7 +271,7 @@ def stage_report(settings: Settings, ledger: Any) -> Path:
     for col in ("stage (kind)", "energy", "g CO2e", "share"):
         t.add_column(col)
     for row in rep.breakdowns.get("kind", []):
-        t.add_row(row.key, _energy(row.energy.value), f"{row.emissions.value:.5f}", f"{row.share:.0%}")
+        t.add_row(row.key, _energy(row.energy.value or 0.0), f"{row.emissions.value or 0.0:.5f}", f"{row.share:.0%}")
     console.print(t)
 
     return out
