@@ -27,7 +27,7 @@ console = Console(width=150)
 DEMO_ZONE = "CISO"  # California ISO, hourly EIA-930 2022 series bundled with carbontrail
 POLICY = Path(__file__).parent / "data" / "policies" / "deploy-carbon.yaml"
 DEMO_BUDGET_T = 0.05            # the vision team's budget for this service: 50 kgCO2e a year
-DEMO_TRAFFIC_PER_DAY = 5e9      # predictions a day: a large public service
+DEMO_TRAFFIC_PER_DAY = 1e10     # predictions a day: a large public service
 
 
 def _energy(j: float) -> str:
@@ -209,7 +209,7 @@ def stage_governance(settings: Settings, ledger: Any, data: dict[str, Any]) -> d
                "retraining": [s.span_id for s in ledger.spans(kind="retrain")]}
     mv = reg.register_version("digits-hgb", lineage=lineage, hardware={"cpu": "container CPU"})
     X = data["X"]
-    reg.profile("digits-hgb", mv.version, lambda n: data["model"].predict(X[:n]), predictions=20_000,
+    reg.profile("digits-hgb", mv.version, lambda n: data["model"].predict(X[:n]), predictions=200_000,
                 batch_size=500)
     card = reg.version("digits-hgb", mv.version).card
     console.print(f"  carbon card v{mv.version}: {card_line(card)}")
