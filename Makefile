@@ -16,7 +16,7 @@ $(VENV)/.demo: pyproject.toml | $(BIN)/uv
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/uv
-	$(UV) -e ".[all,mlflow,dev]"
+	$(UV) -e ".[all,mlflow,dev,bench]"
 	touch $@
 
 $(VENV)/.bench: pyproject.toml | $(BIN)/uv

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -151,6 +152,8 @@ def dash(sqlite_url, tmp_path) -> Iterator[Live]:
 @pytest.fixture
 def browser():
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        if os.environ.get("CI"):
+            pytest.fail("Debian chromium is not installed: `make test` installs it (make browser)")
         pytest.skip("Debian chromium not installed (make browser)")
     from playwright.sync_api import sync_playwright
 
