@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import random
 import os
+import random
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
