@@ -26,7 +26,7 @@ console = Console(width=150)
 
 DEMO_ZONE = "CISO"  # California ISO, hourly EIA-930 2022 series bundled with carbontrail
 POLICY = Path(__file__).parent / "data" / "policies" / "deploy-carbon.yaml"
-DEMO_BUDGET_T = 0.05            # the vision team's budget for this service: 50 kgCO2e a year
+DEMO_BUDGET_T = 0.03            # the vision team's budget for this service: 30 kgCO2e a year
 DEMO_TRAFFIC_PER_DAY = 1e10     # predictions a day: a large public service
 
 
