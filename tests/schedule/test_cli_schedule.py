@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from carbontrail.cli.main import app
@@ -14,6 +17,7 @@ from carbontrail.ledger import Ledger
 from carbontrail.schedule.queue import JobQueue, list_plans
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
+SRC = str(Path(__file__).resolve().parents[2] / "src")
 runner = CliRunner()
 
 
@@ -223,3 +227,55 @@ def test_run_on_a_simulated_clock_waits_and_runs_tracked(tmp_path) -> None:
         app, ["run", "--by", "+1h", "--duration", "1h", "--series", str(f), "--zones", "X", "--", "true"]
     )
     assert r.exit_code != 0 and "not both" in r.output
+
+
+def _csv_from(tmp_path: Path, name: str, start: datetime, step_s: float, values) -> Path:
+    p = tmp_path / name
+    rows = ["timestamp,intensity"] + [
+        f"{(start + timedelta(seconds=i * step_s)).isoformat()},{v}" for i, v in enumerate(values)
+    ]
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+def test_plan_and_submit_with_the_renewable_objective() -> None:
+    args = ["--duration", "2h", "--earliest", "2022-06-10T00:00Z", "--zone", "CISO", "--objective", "renewable"]
+    d = _json(runner.invoke(app, ["schedule", "plan", *args, "--deadline", "2022-06-11T00:00Z", "--json"]))
+    assert d["objective"] == "renewable" and 0 < d["renewable_share"] <= 1
+    r = runner.invoke(app, ["schedule", "plan", *args[:-1], "wind", "--deadline", "2022-06-11T00:00Z"])
+    assert r.exit_code != 0 and "--objective must be" in r.output
+
+
+@pytest.mark.slow
+def test_run_hands_a_job_to_a_worker_in_the_greener_zone(tmp_path, monkeypatch) -> None:
+    """Two candidate zones; this machine is in AA; BB is greener, so a `worker --zone BB` runs it."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    aa = _csv_from(tmp_path, "AA.csv", now - timedelta(minutes=5), 10.0, [500.0] * 400)
+    bb = _csv_from(tmp_path, "BB.csv", now - timedelta(minutes=5), 10.0, [50.0] * 400)
+    monkeypatch.setenv("CARBONTRAIL_ZONE", "AA")
+    home = Path(os.environ["CARBONTRAIL_HOME"])
+    url = f"sqlite:///{home / 'ledger.db'}"
+    Ledger.open(url).close()  # create the schema before the worker starts
+    env = {**os.environ, "PYTHONPATH": SRC}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "carbontrail", "worker", "--ledger", url, "--poll", "0.2s", "--zone", "BB",
+         "--max-jobs", "1", "--replan-every", "0"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    out = tmp_path / "where.txt"
+    try:
+        r = runner.invoke(
+            app,
+            ["run", "--by", "+20m", "--duration", "30s", "--series", str(aa), "--series", str(bb), "--json",
+             "--", sys.executable, "-c", f"open({str(out)!r}, 'w').write('ran')"],
+        )
+        d = _json(r)
+        assert d["zone"] == "BB" and d["status"] == "done" and d["returncode"] == 0
+        assert out.read_text() == "ran"
+        assert worker.wait(timeout=60) == 0
+    finally:
+        worker.kill()
+    led = Ledger.open(url)
+    [job] = JobQueue(led).jobs()
+    assert job.zone == "BB" and job.completions == 1 and not job.spec["replan"]  # a file forecast: not re-planned
+    led.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -156,3 +157,46 @@ def test_realised_emissions_from_buckets() -> None:
     assert real == pytest.approx(200.0) and now == pytest.approx(900.0)
     real, now = realised_for_plan([(t + 20 * 3600, 1.0)], s, run_now_s=t + 30 * 3600, bucket_s=3600)
     assert real is None and now is None
+
+
+def _moved_signal() -> Signal:
+    """A later forecast: the cheap hours moved from 2-3 to 4-5."""
+    s = _signal().forecasts["AA"]
+    return Signal.single(replace(s, values_g_per_kwh=np.array([500, 400, 450, 450, 90, 80.0])), T0)
+
+
+def test_replan_moves_a_waiting_job_and_records_the_plan(ledger) -> None:
+    clock = SimulatedClock(T0.timestamp())
+    q = JobQueue(ledger, clock=clock)
+    j = _job()
+    p = plan(j, _signal())
+    pid = record_plan(ledger, p, _signal(), job=j)
+    jid = q.submit(j, ["true"], p, plan_id=pid, replan=True)
+    queued = q.get(jid)
+    assert queued.spec["replan"] and queued.spec["objective"] == "emissions"
+    p2 = plan(j, _moved_signal(), error_band_z=0)
+    new_pid = q.replan(queued, p2, _moved_signal())
+    assert new_pid is not None
+    moved = q.get(jid)
+    assert moved.planned_start_at == T0 + timedelta(hours=4) and moved.plan_id == new_pid
+    assert moved.chunks == list(p2.chunks) and moved.spec["replanned_at"]
+    assert {r.plan_id for r in list_plans(ledger, job_id=jid)} == {pid, new_pid}
+    # optimistic: a stale read (someone re-planned since) writes nothing
+    assert q.replan(queued, p, _signal()) is None
+    assert q.get(jid).planned_start_at == T0 + timedelta(hours=4)
+    # a running job is never moved
+    clock.sleep_until((T0 + timedelta(hours=4)).timestamp())
+    running = q.claim("w")
+    assert running is not None
+    assert q.replan(running, p, _signal()) is None
+    assert len(list_plans(ledger, job_id=jid)) == 2
+
+
+def test_claim_only_in_the_workers_zones(ledger) -> None:
+    clock = SimulatedClock(T0.timestamp() + 10 * 3600)
+    q = JobQueue(ledger, clock=clock)
+    j = _job()
+    jid = q.submit(j, ["true"], plan(j, _signal()))  # planned in zone AA
+    assert q.claim("w-b", zones=["BB"]) is None
+    c = q.claim("w-a", zones=["BB", "AA"])
+    assert c is not None and c.job_id == jid

@@ -178,3 +178,81 @@ def test_worker_tracks_the_job_and_records_realised_energy(ledger_url, tmp_path)
     assert rec.realised_span_ids and len(rec.realised_span_ids) == 1
     assert rec.realised_emissions_g is None  # zone AA has no actual series: not invented
     led.close()
+
+
+def _flat_then(values, start_s: float, step_s: float, zone: str = "AA") -> IntensitySeries:
+    prov = IntensityProvenance(zone=zone, source="forecast:test", dataset="test", vintage="2024")
+    return IntensitySeries(start_s=start_s, step_s=step_s, values_g_per_kwh=np.asarray(values, float), provenance=prov)
+
+
+def test_worker_replans_waiting_jobs_on_fresh_forecasts(ledger) -> None:
+    from carbontrail.schedule.execute import SimulatedClock
+    from carbontrail.schedule.queue import list_plans, record_plan
+
+    t0 = datetime(2024, 3, 1, tzinfo=UTC)
+    clock = SimulatedClock(t0.timestamp())
+    first = _flat_then([500, 400, 100, 100, 450, 500, 500, 500], t0.timestamp(), 3600.0)
+    later = _flat_then([500, 400, 450, 450, 90, 80, 500, 500], t0.timestamp(), 3600.0)
+    current = {"fc": first}
+    calls: list[tuple[tuple[str, ...], str]] = []
+
+    def forecasts(zones, objective):
+        calls.append((zones, objective))
+        return lambda now_s, until_s: Signal.single(current["fc"].window(now_s, until_s), t0)
+
+    job = Job(earliest_at=t0, deadline_at=t0 + timedelta(hours=8), duration_s=7200, name="wait", zones=("AA",))
+    p = plan(job, Signal.single(first, t0))
+    q = JobQueue(ledger, clock=clock)
+    pid = record_plan(ledger, p, Signal.single(first, t0), job=job)
+    jid = q.submit(job, ["true"], p, plan_id=pid, replan=True)
+    fixed = q.submit(job, ["true"], p)  # queued without replan: left as planned
+    w = Worker(ledger, clock=clock, forecasts=forecasts, replan_every_s=900)
+    assert w.replan_queued() == 0  # same forecast: plan recorded, start unchanged
+    current["fc"] = later
+    assert w.replan_queued() == 0  # re-planned less than 15 min ago: skipped
+    clock.sleep_until(clock.now() + 1800)
+    assert w.replan_queued() == 1
+    assert q.get(jid).planned_start_at == t0 + timedelta(hours=4)
+    assert q.get(fixed).planned_start_at == t0 + timedelta(hours=2)
+    assert calls == [(("AA",), "emissions")] * 2
+    assert len(list_plans(ledger, job_id=jid)) == 3
+
+
+@pytest.mark.slow
+def test_an_interrupted_job_replans_its_rest_at_each_pause(ledger_url, tmp_path) -> None:
+    """The stored plan resumes at +5 s; the fresh forecast at the pause says +2 s: the worker follows it."""
+    from carbontrail.schedule.plan import Interruptible
+    from carbontrail.schedule.queue import list_plans
+
+    led = Ledger.open(ledger_url)
+    q = JobQueue(led)
+    t0 = float(int(time.time()) + 1)
+    stored = _flat_then([100, 900, 900, 900, 900, 100, 100] + [900] * 20, t0, 1.0)
+    fresh = _flat_then([100, 900, 50, 50, 50, 900, 900] + [900] * 20, t0, 1.0)
+    job = Job(
+        earliest_at=datetime.fromtimestamp(t0, UTC),
+        deadline_at=datetime.fromtimestamp(t0 + 20, UTC),
+        duration_s=2.0,
+        interruptible=Interruptible(min_chunk_s=1.0),
+        zones=("AA",),
+        name="rest",
+    )
+    p = plan(job, Signal.single(stored), error_band_z=0)
+    assert [c[0].timestamp() - t0 for c in p.chunks] == [0.0, 5.0]
+    work = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.6: pass\n"
+    jid = q.submit(job, [sys.executable, "-c", work], p, replan=True, job_id="rest")
+    time.sleep(max(0.0, t0 - time.time()))
+    seen = []
+
+    def forecasts(zones, objective):
+        seen.append(zones)
+        return lambda now_s, until_s: Signal.single(fresh.window(now_s, until_s))
+
+    stats = Worker(led, lease_s=10, poll_s=0.05, forecasts=forecasts, replan_every_s=None).run(max_jobs=1)
+    assert stats.results[0]["completed"], stats.results
+    done = q.get(jid)
+    starts = [a - t0 for a, _ in done.result["run_intervals"]]
+    assert seen and seen[0] == ("AA",)
+    assert len(starts) >= 2 and starts[1] < 4.5  # resumed in the fresh cheap window, not at +5 s
+    assert len(list_plans(led, job_id=jid)) >= 1
+    led.close()

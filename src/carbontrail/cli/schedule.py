@@ -7,12 +7,15 @@ import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
 from carbontrail.cli.common import cli_errors, err, open_ledger, print_json, settings
-from carbontrail.errors import ConfigError
+from carbontrail.errors import CarbontrailError, ConfigError
+
+if TYPE_CHECKING:
+    from carbontrail.schedule.plan import Objective
 
 app = typer.Typer(help="Plan deferrable work into low-carbon windows; queue it for workers.", no_args_is_help=True)
 
@@ -66,38 +69,54 @@ def _series_from_file(path: str, column: str | None, time_column: str, unit: str
     return load_series_csv(p, time_column=time_column, value_column=value_col, unit=unit, zone=zone or p.stem)
 
 
-def _signal(
+def _source(
     *,
     zones: list[str],
-    series_file: str | None,
+    series_files: list[str],
     column: str | None,
     time_column: str,
     unit: str,
     forecast: str,
-    origin: datetime,
-    until: datetime,
-) -> Any:
-    """The forecast signal: a user file used as the forecast, or the built-in forecaster on history."""
-    from carbontrail.grid.forecast import forecast_series
-    from carbontrail.schedule.plan import Signal
+    objective: str,
+) -> tuple[Any, list[str]]:
+    """The forecast source and the candidate zones.
 
-    if series_file is not None:
-        s = _series_from_file(series_file, column, time_column, unit, zones[0] if zones else None)
-        if forecast == "blend":
-            s = forecast_series(s, origin.timestamp(), (until - origin).total_seconds())
-        return Signal({s.provenance.zone: s}, origin)
-    if not zones:
-        raise ConfigError("give --zone ZONE (a bundled series) or --series FILE.csv")
-    from carbontrail.grid.bundled import load_series
+    With ``--series`` each file (one per zone, the zone named by ``--zone`` for a single file, else
+    by the file's stem) is the forecast (``series``) or the history the built-in forecaster reads
+    (``blend``); with ``--zone`` only, a live provider's forecast when one is configured, else
+    the forecaster over the zone's history; ``--forecast series`` with ``--zone`` plans against the
+    zone's recorded series as if it were a perfect forecast (what-if).
+    """
+    from carbontrail.schedule.signals import ForecastSource
 
-    out = {}
-    for z in zones:
-        hist = load_series(z)
+    if forecast not in ("series", "blend"):
+        raise ConfigError("--forecast must be 'series' or 'blend'")
+    _objective(objective)
+    if series_files:
+        if len(series_files) > 1 and zones:
+            raise ConfigError("with several --series files the zones are the file names; leave out --zone")
+        given = {}
+        for f in series_files:
+            s = _series_from_file(f, column, time_column, unit, zones[0] if zones else None)
+            given[s.provenance.zone] = s
+        zs = list(given)
         if forecast == "series":
-            out[z] = hist
-        else:
-            out[z] = forecast_series(hist, origin.timestamp(), (until - origin).total_seconds())
-    return Signal(out, origin)
+            return ForecastSource(zs, settings=settings(), objective=objective, forecasts=given), zs
+        return ForecastSource(zs, settings=settings(), objective=objective, history=given), zs
+    if not zones:
+        raise ConfigError("give --zone ZONE or --series FILE.csv")
+    if forecast == "series":
+        from carbontrail.grid.bundled import load_series
+
+        recorded = {z: load_series(z) for z in zones}
+        return ForecastSource(zones, forecasts=recorded, objective=objective), list(zones)
+    return ForecastSource(zones, settings=settings(), objective=objective), list(zones)
+
+
+def _objective(text: str) -> Objective:
+    if text not in ("emissions", "renewable"):
+        raise ConfigError("--objective must be 'emissions' or 'renewable'")
+    return cast("Objective", text)
 
 
 def _job(
@@ -158,10 +177,17 @@ def _print_plan(p: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _ZONE = typer.Option([], "--zone", help="candidate zone (repeatable; the first is home)")
-_SERIES = typer.Option(None, "--series", help="CSV/Parquet file of intensity (your forecast)")
+_SERIES = typer.Option(
+    [], "--series", help="CSV/Parquet file of intensity (your forecast); repeatable, one per zone, named by the file"
+)
 _COLUMN = typer.Option(None, "--column", help="intensity column of --series (default: the only other column)")
 _TCOL = typer.Option("timestamp", "--time-column", help="timestamp column of --series (tz-aware times)")
 _UNIT = typer.Option("g/kWh", "--unit", help="unit of the --series values")
+_OBJECTIVE = typer.Option(
+    "emissions", "--objective", help="emissions: least expected gCO2e; renewable: highest renewable share"
+)
+_MIN_SAVING = typer.Option(0.0, "--min-saving", help="run now below this expected saving (%)")
+_BAND = typer.Option(0.5, "--error-band-z", help="run now while the saving is inside this many standard errors")
 _FORECAST = typer.Option(
     None,
     "--forecast",
@@ -180,14 +206,15 @@ def plan_command(
     max_pauses: int = typer.Option(None, "--max-pauses"),
     overhead: str = typer.Option("0s", "--checkpoint-overhead", help="restore time per resumed chunk"),
     zone: list[str] = _ZONE,
-    series: str = _SERIES,
+    series: list[str] = _SERIES,
     column: str = _COLUMN,
     time_column: str = _TCOL,
     unit: str = _UNIT,
     forecast: str = _FORECAST,
     power: str = typer.Option("100W", "--power", help="mean power draw, e.g. 300W"),
-    min_saving: float = typer.Option(0.0, "--min-saving", help="run now below this saving (%)"),
-    error_band_z: float = typer.Option(0.5, "--error-band-z", help="run now inside this many std errors"),
+    min_saving: float = _MIN_SAVING,
+    error_band_z: float = _BAND,
+    objective: str = _OBJECTIVE,
     record: bool = typer.Option(False, "--record", help="store the plan in the ledger"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -198,9 +225,15 @@ def plan_command(
         now = datetime.now(UTC)
         e = parse_time(earliest, now=now)
         d = parse_time(deadline, now=e)
-        fmode = forecast or ("series" if series else "blend")
-        if fmode not in ("series", "blend"):
-            raise ConfigError("--forecast must be 'series' or 'blend'")
+        src, zs = _source(
+            zones=list(zone),
+            series_files=list(series),
+            column=column,
+            time_column=time_column,
+            unit=unit,
+            forecast=forecast or ("series" if series else "blend"),
+            objective=objective,
+        )
         job = _job(
             duration=duration,
             earliest=e,
@@ -209,23 +242,14 @@ def plan_command(
             min_chunk=min_chunk,
             max_pauses=max_pauses,
             overhead=overhead,
-            zones=list(zone),
+            zones=zs,
             power=power,
             name="cli-plan",
         )
-        sig = _signal(
-            zones=list(zone),
-            series_file=series,
-            column=column,
-            time_column=time_column,
-            unit=unit,
-            forecast=fmode,
-            origin=e,
-            until=d,
+        sig = src(e.timestamp(), d.timestamp())
+        p = plan(
+            job, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z, objective=_objective(objective)
         )
-        if series and zone:
-            job = job.__class__(**{**job.__dict__, "zones": (next(iter(sig.forecasts)),)})
-        p = plan(job, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z)
         if record:
             from carbontrail.schedule.queue import record_plan
 
@@ -252,12 +276,18 @@ def submit_command(
     overhead: str = typer.Option("0s", "--checkpoint-overhead"),
     pause_mode: str = typer.Option("stop", "--pause-mode", help="term|stop"),
     zone: list[str] = _ZONE,
-    series: str = _SERIES,
+    series: list[str] = _SERIES,
     column: str = _COLUMN,
     time_column: str = _TCOL,
     unit: str = _UNIT,
     forecast: str = _FORECAST,
     power: str = typer.Option("100W", "--power"),
+    min_saving: float = _MIN_SAVING,
+    error_band_z: float = _BAND,
+    objective: str = _OBJECTIVE,
+    replan: bool = typer.Option(
+        True, "--replan/--no-replan", help="let workers re-plan on fresh forecasts (not with a --series forecast)"
+    ),
     name: str = typer.Option(None, "--name"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -270,6 +300,15 @@ def submit_command(
         e = parse_time(earliest, now=now)
         d = parse_time(by, now=e)
         fmode = forecast or ("series" if series else "blend")
+        src, zs = _source(
+            zones=list(zone),
+            series_files=list(series),
+            column=column,
+            time_column=time_column,
+            unit=unit,
+            forecast=fmode,
+            objective=objective,
+        )
         job = _job(
             duration=duration,
             earliest=e,
@@ -278,25 +317,20 @@ def submit_command(
             min_chunk=min_chunk,
             max_pauses=max_pauses,
             overhead=overhead,
-            zones=list(zone),
+            zones=zs,
             power=power,
             name=name or " ".join(cmd)[:200],
         )
-        sig = _signal(
-            zones=list(zone),
-            series_file=series,
-            column=column,
-            time_column=time_column,
-            unit=unit,
-            forecast=fmode,
-            origin=e,
-            until=d,
+        sig = src(e.timestamp(), d.timestamp())
+        p = plan(
+            job, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z, objective=_objective(objective)
         )
-        p = plan(job, sig)
         led = open_ledger()
         try:
             pid = record_plan(led, p, sig, job=job)
-            jid = JobQueue(led).submit(job, cmd, p, plan_id=pid, pause_mode=pause_mode)
+            # a user's forecast file stays on this machine: workers then follow the plan as made
+            can_replan = replan and not series and fmode == "blend"
+            jid = JobQueue(led).submit(job, cmd, p, plan_id=pid, pause_mode=pause_mode, replan=can_replan)
         finally:
             led.close()
         if json_out:
@@ -387,12 +421,21 @@ def run_command(
     max_pauses: int = typer.Option(None, "--max-pauses"),
     overhead: str = typer.Option("0s", "--checkpoint-overhead"),
     pause_mode: str = typer.Option("stop", "--pause-mode", help="stop: SIGSTOP/SIGCONT; term: SIGTERM + restart"),
-    zones: list[str] = typer.Option([], "--zones", "--zone", help="candidate zones (repeatable)"),
-    series: str = _SERIES,
+    zones: list[str] = typer.Option(
+        [],
+        "--zones",
+        "--zone",
+        help="candidate zones (repeatable); this machine's is the settings' zone, else the first. When another "
+        "zone is greener the job goes to the queue for a `carbontrail worker --zone` there",
+    ),
+    series: list[str] = _SERIES,
     column: str = _COLUMN,
     time_column: str = _TCOL,
     unit: str = _UNIT,
     power: str = typer.Option("100W", "--power"),
+    min_saving: float = _MIN_SAVING,
+    error_band_z: float = _BAND,
+    objective: str = _OBJECTIVE,
     replan_every: str = typer.Option("1h", "--replan-every"),
     simulate_from: str = typer.Option(
         None,
@@ -404,6 +447,7 @@ def run_command(
 ) -> None:
     """Wait for the planned low-carbon window, then run CMD tracked (pausing it between chunks)."""
     from carbontrail.schedule.execute import ProcessRunner, SimulatedClock, SystemClock, TrackedRunner, execute
+    from carbontrail.schedule.plan import plan
     from carbontrail.schedule.queue import realised_for_plan, record_plan, record_realised
     from carbontrail.units import parse_duration_s
 
@@ -416,6 +460,17 @@ def run_command(
             clock = SystemClock()
         now = datetime.fromtimestamp(clock.now(), UTC)
         d = parse_time(by, now=now)
+        s = settings()
+        src, zs = _source(
+            zones=list(zones),
+            series_files=list(series),
+            column=column,
+            time_column=time_column,
+            unit=unit,
+            forecast="series" if series else "blend",
+            objective=objective,
+        )
+        local = s.zone if s.zone in zs else zs[0]
         job = _job(
             duration=duration,
             earliest=now,
@@ -424,34 +479,28 @@ def run_command(
             min_chunk=min_chunk,
             max_pauses=max_pauses,
             overhead=overhead,
-            zones=list(zones),
+            zones=[local] + [z for z in zs if z != local],
             power=power,
             name=name or " ".join(cmd)[:200],
         )
-        history = _history(list(zones), series, column, time_column, unit)
-        if series:
-            job = job.__class__(**{**job.__dict__, "zones": tuple(history)})
-
-        from carbontrail.grid.forecast import forecast_series
-        from carbontrail.schedule.plan import Signal
-
-        def forecast_fn(now_s: float, until_s: float) -> Signal:
-            out = {}
-            for z, h in history.items():
-                if series and h.start_s <= now_s and until_s <= h.end_s:
-                    out[z] = h.window(now_s, until_s)  # the user's file is the forecast
-                else:
-                    out[z] = forecast_series(h, now_s, until_s - now_s)
-            return Signal(out, datetime.fromtimestamp(now_s, UTC))
-
-        s = settings()
+        guard = {"min_saving_rel": min_saving / 100.0, "error_band_z": error_band_z}
         led = open_ledger(s)
+        if len(zs) > 1:
+            sig0 = src(clock.now(), d.timestamp())
+            p0 = plan(job, sig0, objective=_objective(objective), **guard)
+            if p0.zone != local:
+                if simulate_from:
+                    led.close()
+                    raise ConfigError(
+                        f"the plan moves the job to {p0.zone}; --simulate-from runs only here (use schedule plan)"
+                    )
+                _hand_off(led, job, cmd, p0, sig0, pause_mode=pause_mode, json_out=json_out, replan=not series)
+            src.zones = (local,)
+            job = job.__class__(**{**job.__dict__, "zones": (local,)})
         plan_ids: list[str] = []
-        last_signal: list[Any] = []
 
         def on_plan(p: Any) -> None:
-            sig = forecast_fn(clock.now(), d.timestamp())
-            last_signal[:] = [sig]
+            sig = src(clock.now(), d.timestamp())
             plan_ids.append(record_plan(led, p, sig, job=job, clock=clock))
             err.print(
                 f"[dim]{datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec='minutes')}[/dim] "
@@ -459,16 +508,18 @@ def run_command(
             )
 
         inner = ProcessRunner(cmd, pause_mode=pause_mode)
-        runner = TrackedRunner(inner, name=job.name, zone=next(iter(history), None), settings=s, ledger=led)
+        runner = TrackedRunner(inner, name=job.name, zone=local, settings=s, ledger=led)
         try:
             ex = execute(
                 job,
-                forecast_fn,
+                src,
                 runner,
                 clock=clock,
                 replan_every_s=parse_duration_s(replan_every),
                 poll_s=1.0 if not simulate_from else 60.0,
                 on_plan=on_plan,
+                objective=_objective(objective),
+                **guard,
             )
         except KeyboardInterrupt:
             inner.kill()
@@ -478,26 +529,27 @@ def run_command(
         rc = inner.returncode if inner.returncode is not None else 1
         real = now_real = None
         energy = sum(r.energy_j for r in runner.records)
-        if ex.plans and runner.records:
-            p0 = ex.plans[-1]
-            zone = p0.zone
+        if ex.plans and runner.records and plan_ids:
             buckets = [b for r in runner.records for b in r.buckets]
-            h = history.get(zone)
-            if h is not None and not simulate_from:
-                real, now_real = realised_for_plan(buckets, h, run_now_s=now.timestamp(), bucket_s=s.bucket_s)
-            if plan_ids:
-                record_realised(
-                    led,
-                    plan_ids[-1],
-                    realised_emissions_g=real,
-                    realised_run_now_emissions_g=now_real,
-                    energy_j=energy,
-                    span_ids=[r.span_id for r in runner.records],
-                    clock=clock,
-                )
+            if not simulate_from:
+                try:
+                    h = src.history_for(local)
+                    real, now_real = realised_for_plan(buckets, h, run_now_s=now.timestamp(), bucket_s=s.bucket_s)
+                except CarbontrailError as exc:
+                    log.info("no actual intensity for %s: %s", local, exc)
+            record_realised(
+                led,
+                plan_ids[-1],
+                realised_emissions_g=real,
+                realised_run_now_emissions_g=now_real,
+                energy_j=energy,
+                span_ids=[r.span_id for r in runner.records],
+                clock=clock,
+            )
         led.close()
         summary = {
             "returncode": rc,
+            "zone": local,
             "chunks": [{"start_at": a.isoformat(), "end_at": b.isoformat()} for a, b in ex.chunks],
             "plans": len(ex.plans),
             "final_plan": ex.plans[-1].to_dict() if ex.plans else None,
@@ -514,15 +566,45 @@ def run_command(
     raise typer.Exit(rc if rc >= 0 else 128 - rc)
 
 
-def _history(zones: list[str], series: str | None, column: str | None, time_column: str, unit: str) -> dict[str, Any]:
-    if series:
-        s = _series_from_file(series, column, time_column, unit, None)
-        return {s.provenance.zone: s}
-    if not zones:
-        raise ConfigError("give --zones ZONE (a bundled series) or --series FILE with a forecast")
-    from carbontrail.grid.bundled import load_series
+def _hand_off(
+    led: Any,
+    job: Any,
+    cmd: list[str],
+    p: Any,
+    sig: Any,
+    *,
+    pause_mode: str,
+    json_out: bool,
+    replan: bool,
+    poll_s: float = 1.0,
+) -> None:
+    """Queue the job for a worker in the zone the plan chose, wait for it, and exit with its code."""
+    import time
 
-    return {z: load_series(z) for z in zones}
+    from carbontrail.schedule.queue import JobQueue, record_plan
+
+    q = JobQueue(led)
+    pid = record_plan(led, p, sig, job=job)
+    jid = q.submit(job, cmd, p, plan_id=pid, pause_mode=pause_mode, replan=replan)
+    err.print(
+        f"{p.zone} is greener ({p.reason}); queued job {jid} for a worker there "
+        f"(`carbontrail worker --zone {p.zone}` on the same ledger), waiting for it"
+    )
+    try:
+        while (qj := q.get(jid)).status in ("queued", "running"):
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        if q.cancel(jid):
+            err.print(f"cancelled job {jid}")
+        led.close()
+        raise
+    led.close()
+    rc = qj.returncode if qj.returncode is not None else 1
+    if json_out:
+        print_json({"returncode": rc, "zone": qj.zone, "job_id": jid, "status": qj.status, "result": qj.result})
+    else:
+        err.print(f"job {jid} {qj.status} in {qj.zone}; exit code {rc}")
+    raise typer.Exit(rc if rc >= 0 else 128 - rc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -538,6 +620,10 @@ def worker_command(
     max_jobs: int = typer.Option(None, "--max-jobs", help="exit after claiming this many jobs"),
     until_idle: bool = typer.Option(False, "--until-idle", help="exit when the queue is empty"),
     worker_id: str = typer.Option(None, "--id"),
+    zone: list[str] = typer.Option([], "--zone", help="run only jobs planned in this zone (repeatable)"),
+    replan_every: str = typer.Option(
+        "15m", "--replan-every", help="re-plan waiting jobs on fresh forecasts this often (0: never)"
+    ),
 ) -> None:
     """Launch queued jobs at their planned time (locally, or on a Dask cluster)."""
     import signal
@@ -557,9 +643,19 @@ def worker_command(
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         w = Worker(
-            led, worker_id=worker_id, lease_s=parse_duration_s(lease), poll_s=parse_duration_s(poll), dask_address=dask
+            led,
+            worker_id=worker_id,
+            lease_s=parse_duration_s(lease),
+            poll_s=parse_duration_s(poll),
+            dask_address=dask,
+            zones=tuple(zone) or None,
+            replan_every_s=parse_duration_s(replan_every) if replan_every.strip() not in ("0", "") else None,
         )
-        err.print(f"worker {w.worker_id} on {led.safe_url}" + (f" with Dask at {dask}" if dask else ""))
+        err.print(
+            f"worker {w.worker_id} on {led.safe_url}"
+            + (f" with Dask at {dask}" if dask else "")
+            + (f" for zone(s) {', '.join(zone)}" if zone else "")
+        )
         stats = w.run(stop=stop, max_jobs=max_jobs, until_idle=until_idle)
         led.close()
         err.print(f"worker {w.worker_id}: {len(stats.claimed)} job(s) claimed")

@@ -59,6 +59,7 @@ __all__ = [
     "default_chain",
     "make_attributor",
     "parse_series_spec",
+    "serves_zone",
     "shift_span",
     "snapshot_record",
     "split_energy",
@@ -378,7 +379,8 @@ class _Unavailable(BaseIntensitySource):
         raise GridError(self.reason)
 
 
-def _serves(src: BaseIntensitySource, zone: str) -> bool:
+def serves_zone(src: BaseIntensitySource, zone: str) -> bool:
+    """Whether the live source ``src`` covers ``zone`` (the UK API: Great Britain only)."""
     from carbontrail.grid.providers import ElectricityMaps, UKCarbonIntensity
 
     if isinstance(src, UKCarbonIntensity):
@@ -448,7 +450,7 @@ def default_chain(
 
     srcs: list[BaseIntensitySource] = []
     live_list = list(live) if live is not None else live_sources(settings)
-    srcs += [s for s in live_list if zone is None or _serves(s, zone)]
+    srcs += [s for s in live_list if zone is None or serves_zone(s, zone)]
     cache = IntensityCache(ledger) if ledger is not None else None
     if cache is not None and live_list:
         srcs.append(CachedSource(cache))

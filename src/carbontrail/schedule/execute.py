@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from carbontrail.errors import ScheduleError
-from carbontrail.schedule.plan import Interruptible, Job, Plan, Signal, plan
+from carbontrail.schedule.plan import Interruptible, Job, Objective, Plan, Signal, plan
 
 __all__ = [
     "Clock",
@@ -45,7 +45,9 @@ __all__ = [
     "SystemClock",
     "TrackedRunner",
     "execute",
+    "rest_of",
     "wait_for_window",
+    "work_left_s",
 ]
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def wait_for_window(
     on_plan: Callable[[Plan], None] | None = None,
     min_saving_rel: float = 0.0,
     error_band_z: float = 0.5,
+    objective: Objective = "emissions",
 ) -> Plan:
     """Wait (on ``clock``) until the job should start; return the plan in force at that moment.
 
@@ -132,7 +135,11 @@ def wait_for_window(
         try:
             # the run-now guard judges the first decision only: once waiting, follow the forecast
             p = plan(
-                j, sig, min_saving_rel=min_saving_rel if first else 0.0, error_band_z=error_band_z if first else 0.0
+                j,
+                sig,
+                min_saving_rel=min_saving_rel if first else 0.0,
+                error_band_z=error_band_z if first else 0.0,
+                objective=objective,
             )
             first = False
         except ScheduleError as exc:
@@ -213,6 +220,7 @@ def execute(
     on_plan: Callable[[Plan], None] | None = None,
     min_saving_rel: float = 0.0,
     error_band_z: float = 0.5,
+    objective: Objective = "emissions",
 ) -> Execution:
     """Wait for the window, run, and (for interruptible jobs) pause and resume at the plan's boundaries.
 
@@ -233,7 +241,7 @@ def execute(
     while True:
         p = wait_for_window(
             cur, forecast, clock=clock, replan_every_s=replan_every_s, on_plan=record,
-            min_saving_rel=min_saving_rel, error_band_z=error_band_z,
+            min_saving_rel=min_saving_rel, error_band_z=error_band_z, objective=objective,
         )
         b = p.chunks[0][1]
         t0 = clock.now()
@@ -260,22 +268,39 @@ def execute(
             runner.finish()
             return ex
         # pause at the boundary and re-plan the rest
-        it = cur.interruptible or Interruptible()
-        overhead = it.checkpoint_overhead_s if pauses > 0 else 0.0
-        remaining -= max(0.0, (t1 - t0) - overhead)
         runner.pause()
+        remaining = work_left_s(job, remaining, t1 - t0, resumed=pauses > 0)
         pauses += 1
-        if remaining <= 0:
-            remaining = it.min_chunk_s or 60.0  # the estimate was short: keep going in the next window
-        left_pauses = None if it.max_pauses is None else max(0, it.max_pauses - pauses)
-        cur = replace(
-            cur,
-            earliest_at=_dt(t1),
-            run_now_at=None,
-            duration_s=remaining + it.checkpoint_overhead_s,
-            power_profile_w=None,
-            interruptible=replace(it, max_pauses=left_pauses) if left_pauses != 0 else None,
-        )
+        cur = rest_of(job, remaining, pauses, t1)
+
+
+def work_left_s(job: Job, remaining_s: float, ran_s: float, *, resumed: bool) -> float:
+    """Work left after a chunk of ``ran_s`` seconds (a resumed chunk first spent its restore overhead).
+
+    When the estimate runs out before the job finishes, the job keeps going for another minimum
+    chunk (or a minute) in the next window.
+    """
+    it = job.interruptible or Interruptible()
+    left = remaining_s - max(0.0, ran_s - (it.checkpoint_overhead_s if resumed else 0.0))
+    return left if left > 0 else (it.min_chunk_s or 60.0)
+
+
+def rest_of(job: Job, remaining_s: float, pauses: int, now_s: float) -> Job:
+    """The rest of an interrupted ``job`` as a job of its own: ``remaining_s`` of work from ``now_s``.
+
+    The next chunk pays the restore overhead; the pauses left shrink by ``pauses`` (none left: the
+    rest runs in one go).
+    """
+    it = job.interruptible or Interruptible()
+    left_pauses = None if it.max_pauses is None else max(0, it.max_pauses - pauses)
+    return replace(
+        job,
+        earliest_at=_dt(now_s),
+        run_now_at=None,
+        duration_s=remaining_s + it.checkpoint_overhead_s,
+        power_profile_w=None,
+        interruptible=replace(it, max_pauses=left_pauses) if left_pauses != 0 else None,
+    )
 
 
 class SimulatedRunner:

@@ -56,8 +56,18 @@ def _now(clock: Any) -> datetime:
 # ---------------------------------------------------------------------------------------------
 
 
-def job_spec(job: Job, *, pause_mode: str = "stop") -> dict[str, Any]:
-    """A JSON-ready description of ``job`` (what the queue stores)."""
+def job_spec(
+    job: Job,
+    *,
+    pause_mode: str = "stop",
+    objective: str = "emissions",
+    replan: bool = False,
+) -> dict[str, Any]:
+    """A JSON-ready description of ``job`` (what the queue stores).
+
+    ``replan``: workers may re-plan the job on fresh forecasts of its zones (not when the plan was
+    made against a forecast file only the submitting machine has).
+    """
     it = job.interruptible
     return {
         "name": job.name,
@@ -74,6 +84,9 @@ def job_spec(job: Job, *, pause_mode: str = "stop") -> dict[str, Any]:
             "checkpoint_overhead_s": it.checkpoint_overhead_s,
         },
         "pause_mode": pause_mode,
+        "objective": objective,
+        "replan": replan,
+        "run_now_at": None if job.run_now_at is None else job.run_now_at.isoformat(),
     }
 
 
@@ -88,6 +101,7 @@ def job_from_spec(spec: dict[str, Any]) -> Job:
         power_w=float(spec.get("power_w", 100.0)),
         zones=tuple(spec.get("zones") or ()),
         interruptible=None if it is None else Interruptible(**it),
+        run_now_at=datetime.fromisoformat(spec["run_now_at"]) if spec.get("run_now_at") else None,
     )
 
 
@@ -150,14 +164,19 @@ class JobQueue:
         pause_mode: str = "stop",
         max_attempts: int = 3,
         job_id: str | None = None,
+        replan: bool = False,
     ) -> str:
-        """Queue ``argv`` to run as planned; return the job id."""
+        """Queue ``argv`` to run as planned; return the job id.
+
+        With ``replan`` workers re-plan the job on fresh forecasts until it starts (see
+        :meth:`replan`) and re-plan the rest of an interruptible job at each pause.
+        """
         if not argv:
             raise ScheduleError("no command to queue")
         if pause_mode not in ("stop", "term"):
             raise ScheduleError(f"pause_mode must be 'stop' or 'term', got {pause_mode!r}")
         jid = job_id or uuid.uuid4().hex
-        spec = job_spec(job, pause_mode=pause_mode)
+        spec = job_spec(job, pause_mode=pause_mode, objective=plan.objective, replan=replan)
         spec["chunks"] = [[a.isoformat(), b.isoformat()] for a, b in plan.chunks]
         row = {
             "job_id": jid,
@@ -182,14 +201,21 @@ class JobQueue:
                 )
         return jid
 
-    def claim(self, worker_id: str, *, lease_s: float = 30.0) -> QueuedJob | None:
-        """Atomically take the most overdue due job (or one whose lease expired); ``None`` if none."""
+    def claim(
+        self, worker_id: str, *, lease_s: float = 30.0, zones: Sequence[str] | None = None
+    ) -> QueuedJob | None:
+        """Atomically take the most overdue due job (or one whose lease expired); ``None`` if none.
+
+        ``zones``: take only jobs planned in one of these zones (a worker that runs in a zone).
+        """
         now = _now(self.clock)
         t = schedule_jobs.c
         due = sa.or_(
             sa.and_(t.status == "queued", t.planned_start_at <= now),
             sa.and_(t.status == "running", t.lease_expires_at < now),
         )
+        if zones:
+            due = sa.and_(due, t.zone.in_(list(zones)))
         q = (
             sa.select(schedule_jobs)
             .where(due)
@@ -281,6 +307,31 @@ class JobQueue:
                         attempts=t.attempts - 1)
             )
         return bool(res.rowcount == 1)
+
+    def replan(self, job: QueuedJob, new: Plan, signal: Signal) -> str | None:
+        """Move a queued job to ``new`` (made on ``signal``) and record that plan; return its plan id.
+
+        Optimistic: nothing is written (``None``) if the job was claimed, cancelled or re-planned by
+        someone else since ``job`` was read — a job is never moved while it runs.
+        """
+        t = schedule_jobs.c
+        spec = {**job.spec, "chunks": [[a.isoformat(), b.isoformat()] for a, b in new.chunks]}
+        spec["replanned_at"] = _now(self.clock).isoformat()
+        row = _plan_row(new, signal, job=job_from_spec(job.spec), job_id=job.job_id, clock=self.clock)
+        with self.ledger.write() as conn:
+            res = conn.execute(
+                schedule_jobs.update()
+                .where(
+                    t.job_id == job.job_id,
+                    t.status == "queued",
+                    t.plan_id.is_(None) if job.plan_id is None else t.plan_id == job.plan_id,  # the version
+                )
+                .values(planned_start_at=new.start_at, zone=new.zone, spec=spec, plan_id=row["plan_id"])
+            )
+            if res.rowcount != 1:
+                return None
+            conn.execute(schedule_plans.insert(), [row])
+        return str(row["plan_id"])
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not started."""
@@ -383,11 +434,18 @@ def record_plan(
     ledger: Any, plan: Plan, signal: Signal, *, job: Job, job_id: str | None = None, clock: Any = None
 ) -> str:
     """Store ``plan`` with the forecast it used; return the plan id."""
+    row = _plan_row(plan, signal, job=job, job_id=job_id, clock=clock)
+    with ledger.write() as conn:
+        conn.execute(schedule_plans.insert(), [row])
+    return str(row["plan_id"])
+
+
+def _plan_row(plan: Plan, signal: Signal, *, job: Job, job_id: str | None, clock: Any) -> dict[str, Any]:
     fc = _forecast_json(signal)
     pid = uuid.uuid4().hex
     run_now_at = job.run_now_at or job.earliest_at
     immediate = [[run_now_at.isoformat(), (run_now_at + timedelta(seconds=float(job.duration_s or 0))).isoformat()]]
-    row = {
+    return {
         "plan_id": pid,
         "job_id": job_id,
         "job_name": job.name,
@@ -408,9 +466,6 @@ def record_plan(
         "forecast_digest": digest(fc),
         "forecast": fc,
     }
-    with ledger.write() as conn:
-        conn.execute(schedule_plans.insert(), [row])
-    return pid
 
 
 def record_realised(

@@ -15,23 +15,28 @@ queue on PostgreSQL.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from carbontrail.errors import CarbontrailError, ConfigError
-from carbontrail.schedule.execute import Clock, ProcessRunner, SystemClock
-from carbontrail.schedule.queue import JobQueue, QueuedJob, worker_name
+from carbontrail.schedule.execute import Clock, ForecastFn, ProcessRunner, SystemClock, rest_of, work_left_s
+from carbontrail.schedule.plan import Job
+from carbontrail.schedule.queue import JobQueue, QueuedJob, job_from_spec, worker_name
 
-__all__ = ["Worker", "WorkerStats", "run_claimed"]
+__all__ = ["ForecastFactory", "Worker", "WorkerStats", "run_claimed", "settings_forecasts"]
 
 log = logging.getLogger(__name__)
+
+#: ``factory(zones, objective)`` -> the forecast function used to (re-)plan jobs in those zones
+ForecastFactory = Callable[[tuple[str, ...], str], ForecastFn]
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -66,8 +71,13 @@ def run_claimed(
     heartbeat_s: float | None = None,
     clock: Clock | None = None,
     track: bool = True,
+    forecasts: ForecastFactory | None = None,
 ) -> dict[str, Any]:
     """Run a claimed job through its planned chunks and complete it. Usable as a Dask task.
+
+    A job queued with ``replan`` has the rest of its work re-planned at every pause, on a fresh
+    forecast of the zone it runs in (``forecasts``; default :func:`settings_forecasts`), and every
+    such plan is recorded against the job.
 
     With ``track`` every chunk is a tracked span, and the plan's realised energy and emissions
     (energy per bucket × the zone's actual intensity, where a bundled series covers the run) are
@@ -107,28 +117,30 @@ def run_claimed(
 
         th = threading.Thread(target=beat, name=f"heartbeat-{job.job_id[:8]}", daemon=True)
         th.start()
-        chunks = job.chunks or [(datetime.now(UTC), job.deadline_at)]
+        pending = job.chunks or [(datetime.now(UTC), job.deadline_at)]
+        replan = bool(job.spec.get("replan")) and job.zone is not None and len(pending) > 1
+        jdef = job_from_spec(job.spec)
+        remaining = float(jdef.duration_s or 0.0)
         rc: int | None = None
         spans: list[tuple[float, float]] = []
         try:
-            started = False
-            for i, (a, b) in enumerate(chunks):
-                if not started:
+            pauses = 0
+            while pending:
+                a, b = pending.pop(0)
+                if not spans:
                     # a job claimed late starts now; later chunks keep their planned times
                     runner.start()
-                    started = True
                 else:
                     _sleep_until(clk, a.timestamp(), lost)
                     if lost.is_set():
                         break
                     runner.resume()
                 t0 = clk.now()
-                last = i == len(chunks) - 1
                 while not lost.is_set():
                     if runner.poll():
                         rc = inner.returncode
                         break
-                    if not last and clk.now() >= b.timestamp():
+                    if pending and clk.now() >= b.timestamp():
                         break
                     time.sleep(0.05)
                 spans.append((t0, clk.now()))
@@ -138,6 +150,10 @@ def run_claimed(
                 if runner.poll() and inner.pause_mode == "stop":
                     rc = inner.returncode
                     break
+                remaining = work_left_s(jdef, remaining, spans[-1][1] - t0, resumed=pauses > 0)
+                pauses += 1
+                if replan:
+                    pending = _replan_rest(ledger, job, jdef, remaining, pauses, clk, forecasts) or pending
         finally:
             stop.set()
             th.join()
@@ -160,6 +176,44 @@ def run_claimed(
         return {"job_id": job.job_id, "returncode": rc, "completed": completed, "lost_lease": not completed}
     finally:
         ledger.close()
+
+
+def settings_forecasts(zones: tuple[str, ...], objective: str) -> ForecastFn:
+    """The default forecasts of a worker: :class:`ForecastSource` on this machine's settings."""
+    from carbontrail.config import load_settings
+    from carbontrail.schedule.signals import ForecastSource
+
+    return ForecastSource(zones, settings=load_settings(), objective=objective)
+
+
+def _replan_rest(
+    ledger: Any,
+    job: QueuedJob,
+    jdef: Job,
+    remaining_s: float,
+    pauses: int,
+    clock: Clock,
+    forecasts: ForecastFactory | None,
+) -> list[tuple[datetime, datetime]] | None:
+    """Chunks for the rest of ``job`` on a fresh forecast of its zone; ``None``: keep the stored ones."""
+    from carbontrail.schedule.plan import plan
+    from carbontrail.schedule.queue import record_plan
+
+    now = clock.now()
+    zone = job.zone or ""
+    objective = str(job.spec.get("objective", "emissions"))
+    rest = replace(rest_of(jdef, remaining_s, pauses, now), zones=(zone,))
+    try:
+        sig = (forecasts or settings_forecasts)((zone,), objective)(now, jdef.deadline_at.timestamp())
+        p = plan(rest, sig, error_band_z=0.0, objective=objective)  # type: ignore[arg-type]
+    except CarbontrailError as exc:
+        log.warning("job %s: cannot re-plan the rest (%s); keeping the stored chunks", job.job_id, exc)
+        return None
+    try:
+        record_plan(ledger, p, sig, job=rest, job_id=job.job_id, clock=clock)
+    except CarbontrailError as exc:
+        log.warning("job %s: plan not recorded: %s", job.job_id, exc)
+    return list(p.chunks)
 
 
 def _record_realised(ledger: Any, job: QueuedJob, records: list[Any]) -> None:
@@ -212,6 +266,13 @@ class Worker:
         poll_s: how long to sleep when nothing is due.
         dask_address: run jobs on this Dask scheduler instead of locally (needs ``carbontrail[dask]``).
         dask_client: an existing ``distributed.Client`` (tests use a ``LocalCluster``).
+        zones: run only jobs planned in these zones (the zones this worker's machines are in);
+            ``None``: any job.
+        replan_every_s: re-plan queued jobs (submitted with ``replan``) on fresh forecasts when their
+            last plan is older than this; ``None`` or 0: never.
+        forecasts: ``factory(zones, objective)`` -> forecast function (default: this machine's
+            settings: live providers, else the built-in forecaster over the zone's history).
+        clock: time source (default: the system clock).
     """
 
     def __init__(
@@ -224,13 +285,22 @@ class Worker:
         poll_s: float = 5.0,
         dask_address: str | None = None,
         dask_client: Any = None,
+        zones: tuple[str, ...] | None = None,
+        replan_every_s: float | None = 900.0,
+        forecasts: ForecastFactory | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.ledger = ledger
         self.worker_id = worker_id or worker_name()
         self.lease_s = lease_s
         self.heartbeat_s = heartbeat_s
         self.poll_s = poll_s
-        self.queue = JobQueue(ledger)
+        self.zones = tuple(zones) if zones else None
+        self.replan_every_s = replan_every_s or 0.0
+        self.forecasts = forecasts or settings_forecasts
+        self.clock = clock or SystemClock()
+        self.queue = JobQueue(ledger, clock=clock)
+        self._last_replan_s = -math.inf
         self.stats = WorkerStats()
         self._client = dask_client
         if dask_address is not None and dask_client is None:
@@ -260,20 +330,68 @@ class Worker:
                 still.append(f)
         self._futures = still
 
+    def replan_queued(self) -> int:
+        """Re-plan the queued jobs whose last plan is older than ``replan_every_s``; return how many moved.
+
+        Each job is planned again from now to its deadline over its candidate zones (it may move to
+        another zone, where a worker of that zone will take it). The run-now guard judged the first
+        decision at submit time; a waiting job follows the fresh forecast. Jobs claimed meanwhile
+        are left alone (:meth:`JobQueue.replan` is optimistic).
+        """
+        from carbontrail.schedule.plan import plan
+
+        now = self.clock.now()
+        moved = 0
+        for qj in self.queue.jobs(status="queued"):
+            spec = qj.spec
+            if not spec.get("replan"):
+                continue
+            last = spec.get("replanned_at")
+            if last and now - datetime.fromisoformat(last).timestamp() < self.replan_every_s:
+                continue
+            jdef = job_from_spec(spec)
+            if jdef.deadline_at.timestamp() <= now:
+                continue
+            ref = (jdef.run_now_at or jdef.earliest_at).timestamp()
+            at = datetime.fromtimestamp(now, UTC)
+            j = replace(
+                jdef, earliest_at=max(jdef.earliest_at, at), run_now_at=datetime.fromtimestamp(max(ref, now), UTC)
+            )
+            objective = str(spec.get("objective", "emissions"))
+            try:
+                sig = self.forecasts(jdef.zones, objective)(now, jdef.deadline_at.timestamp())
+                p = plan(j, sig, error_band_z=0.0, objective=objective)  # type: ignore[arg-type]
+            except CarbontrailError as exc:
+                log.warning("job %s not re-planned: %s", qj.job_id, exc)
+                continue
+            if self.queue.replan(qj, p, sig) and (p.start_at != qj.planned_start_at or p.zone != qj.zone):
+                moved += 1
+                log.info("job %s re-planned: %s in %s", qj.job_id, p.start_at.isoformat(), p.zone)
+        return moved
+
     def run_once(self) -> bool:
         """Claim and run (or submit) one due job; ``False`` when nothing is due or no slot is free."""
+        if self.replan_every_s and self.clock.now() - self._last_replan_s >= self.replan_every_s:
+            self._last_replan_s = self.clock.now()
+            self.replan_queued()
         if self._client is not None:
             self._collect()
             if len(self._futures) >= self._slots():
                 return False
-        job = self.queue.claim(self.worker_id, lease_s=self.lease_s)
+        job = self.queue.claim(self.worker_id, lease_s=self.lease_s, zones=self.zones)
         if job is None:
             return False
         self.stats.claimed.append(job.job_id)
         log.info("worker %s runs job %s (%s)", self.worker_id, job.job_id, job.name)
         if self._client is None:
             res = run_claimed(
-                self.ledger.url, job, worker_id=self.worker_id, lease_s=self.lease_s, heartbeat_s=self.heartbeat_s
+                self.ledger.url,
+                job,
+                worker_id=self.worker_id,
+                lease_s=self.lease_s,
+                heartbeat_s=self.heartbeat_s,
+                clock=self.clock,
+                forecasts=self.forecasts,
             )
             self.stats.results.append(res)
         else:
