@@ -6,6 +6,8 @@ import httpx
 import pytest
 from tests.server.conftest import make_span, seed_gov
 
+from carbontrail.errors import LedgerError
+
 PROBLEM = "application/problem+json"
 
 
@@ -82,3 +84,25 @@ def test_policy_decisions_registry_and_ingest_audit(live_sqlite):
     assert httpx.get(f"{live.url}/api/v1/grid/intensity", params={"zone": "Atlantis"}, headers=h).status_code == 404
     assert httpx.get(f"{live.url}/api/v1/schedule/jobs", headers=h).json() == []
     assert httpx.get(f"{live.url}/api/v1/hpo/studies", headers=h).json() == []
+
+
+def test_spans_and_their_audit_entry_commit_together(live, monkeypatch):
+    """If the audit entry cannot be written the spans are not stored either; a retry stores both."""
+    audit = live.app.state.ct.gov.audit
+    span = make_span(42)
+
+    def disk_full(*_a, **_k):
+        raise RuntimeError("audit write failed: disk full")
+
+    monkeypatch.setattr(audit, "_append_in", disk_full)
+    url, h = f"{live.url}/api/v1/spans", live.headers("ingest")
+    r = httpx.post(url, json={"spans": [span.to_dict()]}, headers=h)
+    assert r.status_code == 500
+    with pytest.raises(LedgerError):
+        live.ledger.span(span.span_id)
+    monkeypatch.undo()
+    r = httpx.post(url, json={"spans": [span.to_dict()]}, headers=h)
+    assert r.status_code == 200 and r.json()["inserted"] == 1
+    assert live.ledger.span(span.span_id).energy_j == span.energy_j
+    [batch] = [e for e in audit.entries() if e.kind == "span-batch"]
+    assert batch.payload["span_ids"] == [span.span_id]

@@ -180,12 +180,18 @@ class AuditLog:
         return self.append_many([(kind, payload)], at=at)[0]
 
     def append_many(
-        self, items: Iterable[tuple[str, dict[str, Any]]], *, at: datetime | None = None
+        self,
+        items: Iterable[tuple[str, dict[str, Any]]],
+        *,
+        at: datetime | None = None,
+        conn: sa.Connection | None = None,
     ) -> list[AuditEntry]:
         """Append entries in one transaction (all or none), in order; return them.
 
         Payloads must be JSON-serialisable without NaN; ``kind`` is a short lowercase name. What is
         hashed and stored is the payload's canonical JSON; the returned entries carry the dicts given.
+        With ``conn`` (an open write transaction on this log's ledger) the entries join that
+        transaction, so they commit or roll back with the change they describe.
         """
         prepared: list[tuple[str, dict[str, Any], str]] = []
         for kind, payload in items:
@@ -203,41 +209,48 @@ class AuditLog:
         when = at or self.clock()
         at_text = chain.format_at(when)
         when = datetime.fromisoformat(at_text)
+        if conn is None:
+            with self.ledger.write() as own:
+                return self._append_in(own, prepared, when, at_text)
+        return self._append_in(conn, prepared, when, at_text)
+
+    def _append_in(
+        self, conn: sa.Connection, prepared: list[tuple[str, dict[str, Any], str]], when: datetime, at_text: str
+    ) -> list[AuditEntry]:
         out: list[AuditEntry] = []
-        with self.ledger.write() as conn:
-            head = self._lock_head(conn)
-            seq = int(head.seq)
-            prev = bytes.fromhex(head.hash)
-            frontier = _load_frontier(head.frontier, seq)
-            rows = []
-            for kind, payload, text in prepared:
-                seq += 1
-                h = chain.entry_hash(prev, seq, kind, at_text, text)
-                frontier.push(h)
-                hx = h.hex()
-                rows.append(
-                    {
-                        "seq": seq,
-                        "kind": kind,
-                        "at": when,
-                        "payload": text,
-                        "prev_hash": prev.hex(),
-                        "hash": hx,
-                    }
-                )
-                out.append(AuditEntry(seq, kind, when, payload, prev.hex(), hx))
-                prev = h
-            conn.execute(audit_entries.insert(), rows)
-            conn.execute(
-                audit_head.update()
-                .where(audit_head.c.id == 1)
-                .values(seq=seq, hash=prev.hex(), frontier=_dump_frontier(frontier))
+        head = self._lock_head(conn)
+        seq = int(head.seq)
+        prev = bytes.fromhex(head.hash)
+        frontier = _load_frontier(head.frontier, seq)
+        rows = []
+        for kind, payload, text in prepared:
+            seq += 1
+            h = chain.entry_hash(prev, seq, kind, at_text, text)
+            frontier.push(h)
+            hx = h.hex()
+            rows.append(
+                {
+                    "seq": seq,
+                    "kind": kind,
+                    "at": when,
+                    "payload": text,
+                    "prev_hash": prev.hex(),
+                    "hash": hx,
+                }
             )
-            if self.signing_key is not None and self.checkpoint_every > 0:
-                last = self._last_checkpoint(conn)
-                last_size = last.tree_size if last else 0
-                if seq - last_size >= self.checkpoint_every:
-                    self._make_checkpoint(conn, seq, frontier.root(), last, when)
+            out.append(AuditEntry(seq, kind, when, payload, prev.hex(), hx))
+            prev = h
+        conn.execute(audit_entries.insert(), rows)
+        conn.execute(
+            audit_head.update()
+            .where(audit_head.c.id == 1)
+            .values(seq=seq, hash=prev.hex(), frontier=_dump_frontier(frontier))
+        )
+        if self.signing_key is not None and self.checkpoint_every > 0:
+            last = self._last_checkpoint(conn)
+            last_size = last.tree_size if last else 0
+            if seq - last_size >= self.checkpoint_every:
+                self._make_checkpoint(conn, seq, frontier.root(), last, when)
         return out
 
     def append_span_batch(self, records: Sequence[Any], *, at: datetime | None = None) -> AuditEntry:

@@ -85,22 +85,19 @@ def ingest(
     now = st.clock()
     rows = [_span_row(r, now) for r in records]
     stmt = st.ledger.insert_ignore(spans_table).returning(spans_table.c.span_id)
-    with st.writing():
-        with st.ledger.write() as conn:
-            new_ids = sorted(r[0] for r in conn.execute(stmt, rows).all())
-        inserted = len(new_ids)
+    # the spans and their audit entry commit together: no span without its entry, nor the reverse
+    with st.writing(), st.ledger.write() as conn:
+        new_ids = sorted(r[0] for r in conn.execute(stmt, rows).all())
         if new_ids and st.gov is not None:
             new = {r.span_id: r for r in records}
-            st.gov.audit.append(
-                "span-batch",
-                {
-                    "by": p.name,
-                    "count": inserted,
-                    "span_ids": new_ids,
-                    "digest": digest([[i, new[i].energy_j, new[i].emissions_g] for i in new_ids]),
-                },
-                at=now,
-            )
+            payload = {
+                "by": p.name,
+                "count": len(new_ids),
+                "span_ids": new_ids,
+                "digest": digest([[i, new[i].energy_j, new[i].emissions_g] for i in new_ids]),
+            }
+            st.gov.audit.append_many([("span-batch", payload)], at=now, conn=conn)
+    inserted = len(new_ids)
     if new_ids and st.lineage is not None:
         fresh = set(new_ids)
         st.lineage.emit(r for r in records if r.span_id in fresh)
