@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.server.conftest import NOW, make_span
 
+from carbontrail.server.deps import COOKIE
 from carbontrail.span import SpanRecord
 
 PROBLEM = "application/problem+json"
@@ -208,3 +209,15 @@ def test_openapi_documents_bearer_and_problems(live_sqlite):
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert "Problem" in spec["components"]["schemas"]
     assert "/api/v1/spans" in spec["paths"] and "/metrics" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", p) for p in ("/ui/", "/ui/intensity", "/ui/hpo", "/ui/registry", "/ui/committee", "/ui/audit",
+                          "/ui/reports", "/ui/spans")] + [("POST", "/ui/committee/r1/approve")],
+)
+def test_every_dashboard_page_needs_a_session(live_sqlite, method, path):
+    r = httpx.request(method, f"{live_sqlite.url}{path}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login"
+    bad = httpx.request(method, f"{live_sqlite.url}{path}", cookies={COOKIE: "nope"}, follow_redirects=False)
+    assert bad.status_code == 303

@@ -120,9 +120,10 @@ def create_app(
 
     from carbontrail.server.api import metrics_response, router
     from carbontrail.server.api_areas import router as areas_router
+    from carbontrail.server.dashboard import LoginRequired, login_redirect, static_app
     from carbontrail.server.dashboard import router as ui_router
-    from carbontrail.server.dashboard import static_app
 
+    app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(router)
     app.include_router(areas_router)
     app.include_router(ui_router)

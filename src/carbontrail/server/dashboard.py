@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
@@ -110,7 +110,20 @@ def _page(
     return HTMLResponse(html)
 
 
-def _login_redirect() -> RedirectResponse:
+class LoginRequired(Exception):
+    """Raised by :func:`viewer` when a dashboard page is asked for without a valid session."""
+
+
+def viewer(request: Request) -> Principal:
+    """Dependency of every dashboard page: the logged-in principal (else a redirect to the login page)."""
+    p = _who(request)
+    if p is None:
+        raise LoginRequired
+    return p
+
+
+def login_redirect(_request: Request, _exc: Exception) -> RedirectResponse:
+    """Exception handler for :class:`LoginRequired`."""
     return RedirectResponse("/ui/login", status_code=303)
 
 
@@ -207,10 +220,7 @@ def _overview_charts(rep: Any) -> list[str]:
 
 
 @router.get("/")
-def overview(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def overview(request: Request, p: Principal = Depends(viewer)) -> Response:
     st = _st(request)
     start, end = _period_from_query(request, st)
     rep = report_from_ledger(st.ledger, period_start=start, period_end=end, generated_at=st.clock())
@@ -229,10 +239,7 @@ def overview(request: Request) -> Response:
 
 
 @router.get("/intensity")
-def intensity(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def intensity(request: Request, p: Principal = Depends(viewer)) -> Response:
     st = _st(request)
     data = views.intensity_view(st)
     charts = []
@@ -277,10 +284,7 @@ def intensity(request: Request) -> Response:
 
 
 @router.get("/hpo")
-def hpo(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def hpo(request: Request, p: Principal = Depends(viewer)) -> Response:
     data = views.hpo_view(_st(request))
     charts = []
     for s in data["studies"]:
@@ -329,10 +333,7 @@ def hpo(request: Request) -> Response:
 
 
 @router.get("/registry")
-def registry(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def registry(request: Request, p: Principal = Depends(viewer)) -> Response:
     data = views.registry_view(_st(request))
     charts = []
     if data["versions"]:
@@ -388,10 +389,7 @@ def registry(request: Request) -> Response:
 
 
 @router.get("/committee")
-def committee(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def committee(request: Request, p: Principal = Depends(viewer)) -> Response:
     data = views.committee_view(_st(request))
     can = p.can("deploy:decide")
     rows = []
@@ -463,10 +461,9 @@ def committee(request: Request) -> Response:
 
 
 @router.post("/committee/{request_id}/{action}")
-async def committee_action(request: Request, request_id: str, action: str) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+async def committee_action(
+    request: Request, request_id: str, action: str, p: Principal = Depends(viewer)
+) -> Response:
     if not _same_origin(request):
         return RedirectResponse(
             "/ui/committee?" + urlencode({"flash": "cross-site request refused", "error": "1"}),
@@ -488,10 +485,7 @@ async def committee_action(request: Request, request_id: str, action: str) -> Re
 
 
 @router.get("/audit")
-def audit(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def audit(request: Request, p: Principal = Depends(viewer)) -> Response:
     data = views.audit_view(_st(request))
     tables = [
         {
@@ -518,10 +512,7 @@ def audit(request: Request) -> Response:
 
 
 @router.get("/reports")
-def reports(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def reports(request: Request, p: Principal = Depends(viewer)) -> Response:
     st = _st(request)
     start, end = _period_from_query(request, st)
     rep = report_from_ledger(st.ledger, period_start=start, period_end=end, generated_at=st.clock())
@@ -551,10 +542,7 @@ def reports(request: Request) -> Response:
 
 
 @router.get("/spans")
-def spans_page(request: Request) -> Response:
-    p = _who(request)
-    if p is None:
-        return _login_redirect()
+def spans_page(request: Request, p: Principal = Depends(viewer)) -> Response:
     recs = _st(request).ledger.spans(newest_first=True, limit=200)
     by_kind: dict[str, float] = defaultdict(float)
     for r in recs:
