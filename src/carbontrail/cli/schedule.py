@@ -170,6 +170,8 @@ def _print_plan(p: Any) -> None:
         f"{p.saving_g:.1f} g ({p.saving_pct:.1f} %); forecast {p.forecast_source} generated "
         f"{p.forecast_generated_at.isoformat(timespec='minutes')}\n{p.reason}"
     )
+    if p.renewable_share is not None:
+        err.print(f"renewable share of the plan's energy: {100 * p.renewable_share:.1f} %")
 
 
 # ---------------------------------------------------------------------------------------------
