@@ -349,7 +349,7 @@ def plan_interruptible(
     span = t_n - m + 1  # block starts s (s + m <= t_n)
     n_res = max(span - o, 0)  # overhead starts u of resumed chunks (their block starts at u + o)
     e_st = np.empty((n + 1, rows, t_n + 1))
-    i_st = np.empty((n + 1, rows, t_n + 1))
+    i_st = np.empty((m + 1, rows, t_n + 1))  # idle after j work slots, kept at j % (m + 1) until j + m
     ovh = np.zeros(n_res)
     for i in range(o):  # overhead of a resumed chunk whose overhead starts at u
         ovh += overhead_power * v[i : i + n_res]
@@ -374,12 +374,14 @@ def plan_interruptible(
             if c == 0:  # the first chunk: no overhead, from idle since the start (cost 0)
                 np.minimum(ej[0, m:], got[0], out=ej[0, m:])
             elif n_res > 0 and (saturate or live > 1):
-                src = i_st[c, :live, :n_res] if saturate else i_st[c, : live - 1, :n_res]
+                ic = i_st[c % (m + 1)]
+                src = ic[:live, :n_res] if saturate else ic[: live - 1, :n_res]
                 tgt = ej[:live, o + m :] if saturate else ej[1:live, o + m :]
                 np.minimum(tgt, src + got[1], out=tgt)
         if j <= n - m:  # idle after j work slots (only needed if another chunk can follow)
-            i_st[j, :live, 0] = inf
-            np.minimum.accumulate(ej[:live, :-1], axis=1, out=i_st[j, :live, 1:])
+            ij = i_st[j % (m + 1)]
+            ij[:live, 0] = inf
+            np.minimum.accumulate(ej[:live, :-1], axis=1, out=ij[:live, 1:])
     end = e_st[n]
     r, t = divmod(int(np.argmin(end)), t_n + 1)
     cost = float(end[r, t])
