@@ -289,6 +289,62 @@ def test_array_solvers() -> None:
         plan_contiguous(v, np.ones(9))
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(2, 7).flatmap(
+        lambda t: st.tuples(
+            st.lists(st.integers(0, 50).map(float), min_size=t, max_size=t),  # intensity per slot
+            st.lists(st.integers(0, 300).map(float), min_size=1, max_size=t),  # power per work slot
+            st.integers(1, 4),  # min chunk (slots)
+            st.one_of(st.none(), st.integers(1, 3)),  # max chunks (pauses + 1)
+            st.integers(0, 3),  # overhead slots
+            st.integers(0, 300).map(float),  # overhead power
+        )
+    )
+)
+def test_interruptible_solver_equals_brute_force_with_profiles(inst) -> None:
+    values, prof, m, mc, o, o_pow = inst
+    v, p = np.asarray(values), np.asarray(prof)
+    bf = brute_force_plan(values, prof, min_chunk=m, max_chunks=mc, overhead=o, overhead_power=o_pow)
+    if math.isinf(bf):
+        with pytest.raises(ScheduleError):
+            plan_interruptible(v, p, min_chunk=m, max_chunks=mc, overhead=o, overhead_power=o_pow)
+        return
+    chunks, cost = plan_interruptible(v, p, min_chunk=m, max_chunks=mc, overhead=o, overhead_power=o_pow)
+    assert cost == pytest.approx(bf, abs=1e-9)
+    assert chunks[0][0] >= 0 and chunks[-1][1] <= len(values)  # inside the window
+    assert all(b < c for (_, b), (c, _) in itertools.pairwise(chunks))  # real pauses
+    assert mc is None or len(chunks) <= mc
+    work = [b - a - (0 if i == 0 else o) for i, (a, b) in enumerate(chunks)]
+    assert all(w >= min(m, p.size) for w in work) and sum(work) == p.size
+    # the chunks cost what the solver says
+    j, total = 0, 0.0
+    for i, (a, b) in enumerate(chunks):
+        oo = 0 if i == 0 else o
+        total += o_pow * float(v[a : a + oo].sum()) + float(p[j : j + b - a - oo] @ v[a + oo : b])
+        j += b - a - oo
+    assert total == pytest.approx(cost, abs=1e-9)
+
+
+def test_interruptible_solver_on_a_week_of_5_minute_slots() -> None:
+    rng = np.random.default_rng(7)
+    v = rng.uniform(50.0, 500.0, 2016)
+    p = np.full(72, 1000.0)
+    # chunks of >= 1 slot, free pauses, no limit: the 72 cheapest slots
+    _, cost = plan_interruptible(v, p, min_chunk=1, max_chunks=None, overhead=0, overhead_power=0.0)
+    assert cost == pytest.approx(1000.0 * np.sort(v)[:72].sum(), rel=1e-12)
+    # one chunk: the cheapest window
+    chunks, cost = plan_interruptible(v, p, min_chunk=6, max_chunks=1, overhead=1, overhead_power=1000.0)
+    s, best = plan_contiguous(v, p)
+    assert chunks == [(s, s + 72)] and cost == pytest.approx(best, rel=1e-12)
+    # more freedom never costs more
+    costs = [
+        plan_interruptible(v, p, min_chunk=6, max_chunks=k, overhead=1, overhead_power=1000.0)[1]
+        for k in (1, 2, 4, None)
+    ]
+    assert costs == sorted(costs, reverse=True)
+
+
 def test_error_band_comes_from_forecast_error_not_factor_uncertainty() -> None:
     from dataclasses import replace as dc_replace
 
