@@ -193,6 +193,48 @@ def stage_schedule(settings: Settings, ledger: Any, data: dict[str, Any]) -> Non
                       f"{_energy(retrain.energy_j)} in {retrain.duration_s:.1f} s ({power_w:.1f} W)")
 
 
+def stage_queue(settings: Settings, ledger: Any) -> None:
+    """Queue two retraining jobs; a worker re-plans them on a later forecast, then runs them (simulated clock)."""
+    from carbontrail.schedule import Job, SimulatedClock, plan
+    from carbontrail.schedule.queue import JobQueue, record_plan
+    from carbontrail.schedule.signals import ForecastSource
+    from carbontrail.schedule.worker import Worker
+
+    t0 = datetime(2022, 6, 20, 1, tzinfo=UTC)
+    clock = SimulatedClock(t0.timestamp())
+    queue = JobQueue(ledger, clock=clock)
+
+    def forecasts(zones: tuple[str, ...], objective: str) -> ForecastSource:
+        return ForecastSource(zones, settings=settings, objective=objective)
+
+    rows: dict[str, list[str]] = {}
+    for name, zones in (("retrain digits-hgb", ("CISO",)), ("retrain digits-mlp", ("CISO", "BPAT", "AZPS"))):
+        job = Job(earliest_at=t0, deadline_at=t0 + timedelta(hours=24), duration_s=3600, power_w=300.0,
+                  zones=zones, name=name)
+        sig = forecasts(zones, "emissions")(t0.timestamp(), job.deadline_at.timestamp())
+        p = plan(job, sig)
+        pid = record_plan(ledger, p, sig, job=job, clock=clock)
+        jid = queue.submit(job, [sys.executable, "-c", "pass"], p, plan_id=pid, replan=True)
+        rows[jid] = [name, ", ".join(zones), f"{p.zone} {p.start_at:%H:%M}"]
+    clock.sleep_until(t0.timestamp() + 6 * 3600)  # six hours later the forecast is fresher
+    worker = Worker(ledger, clock=clock, forecasts=forecasts, replan_every_s=3600, poll_s=0)
+    worker.replan_queued()
+    for j in queue.jobs():
+        rows[j.job_id].append(f"{j.zone} {j.planned_start_at:%H:%M}")
+    while (due := queue.next_due_at()) is not None:
+        clock.sleep_until(max(clock.now(), due.timestamp()))
+        worker.run_once()
+    t = Table(title="queued jobs (submitted 01:00 UTC, re-planned at 07:00 by a worker, run at their planned time)",
+              title_justify="left")
+    for col in ("job", "may run in", "plan at submit", "plan after re-planning", "status", "plans recorded"):
+        t.add_column(col)
+    from carbontrail.schedule.queue import list_plans
+
+    for j in queue.jobs():
+        t.add_row(*rows[j.job_id], f"{j.status} (exit {j.returncode})", str(len(list_plans(ledger, job_id=j.job_id))))
+    console.print(t)
+
+
 def stage_governance(settings: Settings, ledger: Any, data: dict[str, Any]) -> dict[str, Any]:
     """Register the model, then a deployment the policy vetoes and, after a change of zone, approves."""
     import yaml
@@ -331,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     stage_hpo(settings, ledger, data)
     console.rule("[bold]4. retraining shifted into low-carbon hours")
     stage_schedule(settings, ledger, data)
+    stage_queue(settings, ledger)
     console.rule("[bold]5. registry, policy gate and committee")
     stage_governance(settings, ledger, data)
     console.rule("[bold]6. report")
