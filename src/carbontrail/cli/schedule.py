@@ -155,6 +155,24 @@ def _job(
     )
 
 
+def _plan_job(
+    *, earliest: str, deadline: str, source: dict[str, Any], job: dict[str, Any], min_saving: float, error_band_z: float
+) -> tuple[Any, Any, Any]:
+    """``(job, signal, plan)`` for `schedule plan` and `schedule submit`: ``source`` and ``job`` are the
+    keyword arguments of :func:`_source` and :func:`_job` (less the times and zones)."""
+    from carbontrail.schedule.plan import plan
+
+    e = parse_time(earliest, now=datetime.now(UTC))
+    d = parse_time(deadline, now=e)
+    src, zs = _source(**source)
+    j = _job(earliest=e, deadline=d, zones=zs, **job)
+    sig = src(e.timestamp(), d.timestamp())
+    p = plan(
+        j, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z, objective=_objective(source["objective"])
+    )
+    return j, sig, p
+
+
 def _print_plan(p: Any) -> None:
     from rich.table import Table
 
@@ -221,36 +239,30 @@ def plan_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Print the best plan for a job against a zone's forecast or your own forecast file."""
-    from carbontrail.schedule.plan import plan
-
     with cli_errors():
-        now = datetime.now(UTC)
-        e = parse_time(earliest, now=now)
-        d = parse_time(deadline, now=e)
-        src, zs = _source(
-            zones=list(zone),
-            series_files=list(series),
-            column=column,
-            time_column=time_column,
-            unit=unit,
-            forecast=forecast or ("series" if series else "blend"),
-            objective=objective,
-        )
-        job = _job(
-            duration=duration,
-            earliest=e,
-            deadline=d,
-            interruptible=interruptible,
-            min_chunk=min_chunk,
-            max_pauses=max_pauses,
-            overhead=overhead,
-            zones=zs,
-            power=power,
-            name="cli-plan",
-        )
-        sig = src(e.timestamp(), d.timestamp())
-        p = plan(
-            job, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z, objective=_objective(objective)
+        job, sig, p = _plan_job(
+            earliest=earliest,
+            deadline=deadline,
+            source={
+                "zones": list(zone),
+                "series_files": list(series),
+                "column": column,
+                "time_column": time_column,
+                "unit": unit,
+                "forecast": forecast or ("series" if series else "blend"),
+                "objective": objective,
+            },
+            job={
+                "duration": duration,
+                "interruptible": interruptible,
+                "min_chunk": min_chunk,
+                "max_pauses": max_pauses,
+                "overhead": overhead,
+                "power": power,
+                "name": "cli-plan",
+            },
+            min_saving=min_saving,
+            error_band_z=error_band_z,
         )
         if record:
             from carbontrail.schedule.queue import record_plan
@@ -294,38 +306,33 @@ def submit_command(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Plan CMD and put it in the ledger's queue for `carbontrail worker`."""
-    from carbontrail.schedule.plan import plan
     from carbontrail.schedule.queue import JobQueue, record_plan
 
     with cli_errors():
-        now = datetime.now(UTC)
-        e = parse_time(earliest, now=now)
-        d = parse_time(by, now=e)
         fmode = forecast or ("series" if series else "blend")
-        src, zs = _source(
-            zones=list(zone),
-            series_files=list(series),
-            column=column,
-            time_column=time_column,
-            unit=unit,
-            forecast=fmode,
-            objective=objective,
-        )
-        job = _job(
-            duration=duration,
-            earliest=e,
-            deadline=d,
-            interruptible=interruptible,
-            min_chunk=min_chunk,
-            max_pauses=max_pauses,
-            overhead=overhead,
-            zones=zs,
-            power=power,
-            name=name or " ".join(cmd)[:200],
-        )
-        sig = src(e.timestamp(), d.timestamp())
-        p = plan(
-            job, sig, min_saving_rel=min_saving / 100.0, error_band_z=error_band_z, objective=_objective(objective)
+        job, sig, p = _plan_job(
+            earliest=earliest,
+            deadline=by,
+            source={
+                "zones": list(zone),
+                "series_files": list(series),
+                "column": column,
+                "time_column": time_column,
+                "unit": unit,
+                "forecast": fmode,
+                "objective": objective,
+            },
+            job={
+                "duration": duration,
+                "interruptible": interruptible,
+                "min_chunk": min_chunk,
+                "max_pauses": max_pauses,
+                "overhead": overhead,
+                "power": power,
+                "name": name or " ".join(cmd)[:200],
+            },
+            min_saving=min_saving,
+            error_band_z=error_band_z,
         )
         led = open_ledger()
         try:
