@@ -9,6 +9,9 @@ Forecasts: (a) perfect (the truth), (b) the built-in forecaster (:func:`forecast
 the job's earliest start from data before it), (c) the truth with 5 % and 10 % multiplicative
 Gaussian noise per slot (seeded; the planner is told that uncertainty).
 
+Mode ``fc-z0`` is (b) planned with the run-now guard off (``error_band_z=0``), to show what the
+guard costs; ``replan`` is (b) through the re-planning executor (on every n-th job).
+
 Methods, each evaluated on the truth: ``plan`` (carbontrail's planner with its run-now guard),
 ``sdk`` (Carbon-Aware-SDK rule: the contiguous window of minimum rolling mean of the same
 forecast, no guard) and ``oracle`` (the optimum on the truth). Savings are the total over all
@@ -20,7 +23,7 @@ the median wall time of one ``plan()`` call.
 
 For quick iterations on the forecaster, ``--modes forecast,replan`` evaluates only those modes
 (the oracle and run-now are always computed), ``--scenarios 1h/24h,nightly`` only those scenarios
-and ``--days 17:180`` only the jobs whose earliest start falls in that range of days from the
+and ``--days 17:180`` only the jobs whose window lies in that range of days from the
 series' start (e.g. to tune on the first half of the year and check on the second).
 """
 
@@ -76,7 +79,7 @@ SCENARIOS = (
     Scenario("6h/24h-int", 6, 24, interruptible=True),
     Scenario("1h/week", 1, 7 * 24, stride_h=7 * 24 + 5),
 )
-MODES = ("perfect", "forecast", "replan", "noise5", "noise10")
+MODES = ("perfect", "forecast", "fc-z0", "replan", "noise5", "noise10")
 
 
 def realised(truth: IntensitySeries, chunks) -> float:
@@ -172,7 +175,7 @@ def main() -> None:
                         continue
                     if mode == "perfect":
                         f = tw
-                    elif mode == "forecast":
+                    elif mode in ("forecast", "fc-z0"):
                         f = forecasts(earliest, deadline).window(earliest, deadline)
                     else:
                         sigma = 0.05 if mode == "noise5" else 0.10
@@ -180,7 +183,7 @@ def main() -> None:
                         f = replace(tw, values_g_per_kwh=np.maximum(noisy, 0.0),
                                     uncertainty_rel=np.full(len(tw), sigma))
                     t0 = time.perf_counter()
-                    p = plan(job, Signal.single(f, e_at), error_band_z=args.error_band_z)
+                    p = plan(job, Signal.single(f, e_at), error_band_z=0.0 if mode == "fc-z0" else args.error_band_z)
                     if mode == "forecast":
                         plan_t[sc.name].append(time.perf_counter() - t0)
                     g = realised(truth, p.chunks)
@@ -217,7 +220,7 @@ def main() -> None:
                     if meth == "plan":
                         by_sc[m].setdefault(name, []).append(fr)
                 parts.append(f"{sv:5.1f}%({fr:4.2f})" if math.isfinite(sv) else f"{'-':>11}")
-                if m in ("forecast", "replan") and meth == "plan" and math.isfinite(sv):
+                if m in ("forecast", "fc-z0", "replan") and meth == "plan" and math.isfinite(sv):
                     worse.append((f"{name} ({m})", z, sv))
             cells.append(" ".join(parts))
         print(f"{name:11} {z:5} {nj:4d} {osave:6.1f}% {'' if pub is None else f'{pub:5.1f}%':>6} | "
@@ -227,7 +230,7 @@ def main() -> None:
         sdk_mean = np.mean(frac[m]["sdk"]) if frac[m]["sdk"] else math.nan
         print(f"  {m:8}: plan {np.mean(frac[m]['plan']):.3f}   sdk-baseline {sdk_mean:.3f}   per scenario: "
               + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in by_sc[m].items()))
-    for m in ("forecast", "replan"):
+    for m in ("forecast", "fc-z0", "replan"):
         if m in modes:
             print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
                   f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(frac[m]['plan'])}")
