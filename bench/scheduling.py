@@ -9,6 +9,9 @@ Forecasts: (a) perfect (the truth), (b) the built-in forecaster (:func:`forecast
 the job's earliest start from data before it), (c) the truth with 5 % and 10 % multiplicative
 Gaussian noise per slot (seeded; the planner is told that uncertainty).
 
+Mode ``fc-z0`` is (b) planned with the run-now guard off (``error_band_z=0``), to show what the
+guard costs; ``replan`` is (b) through the re-planning executor (on every n-th job).
+
 Methods, each evaluated on the truth: ``plan`` (carbontrail's planner with its run-now guard),
 ``sdk`` (Carbon-Aware-SDK rule: the contiguous window of minimum rolling mean of the same
 forecast, no guard) and ``oracle`` (the optimum on the truth). Savings are the total over all
@@ -17,6 +20,11 @@ arrival time otherwise), as % and as a fraction of the oracle's saving. Planning
 the median wall time of one ``plan()`` call.
 
     PYTHONPATH=src python bench/scheduling.py [--stride-h 25] [--zones DE,GB]
+
+For quick iterations on the forecaster, ``--modes forecast,replan`` evaluates only those modes
+(the oracle and run-now are always computed), ``--scenarios 1h/24h,nightly`` only those scenarios
+and ``--days 17:180`` only the jobs whose window lies in that range of days from the
+series' start (e.g. to tune on the first half of the year and check on the second).
 """
 
 from __future__ import annotations
@@ -71,7 +79,7 @@ SCENARIOS = (
     Scenario("6h/24h-int", 6, 24, interruptible=True),
     Scenario("1h/week", 1, 7 * 24, stride_h=7 * 24 + 5),
 )
-MODES = ("perfect", "forecast", "replan", "noise5", "noise10")
+MODES = ("perfect", "forecast", "fc-z0", "replan", "noise5", "noise10")
 
 
 def realised(truth: IntensitySeries, chunks) -> float:
@@ -94,22 +102,31 @@ def main() -> None:
     ap.add_argument("--error-band-z", type=float, default=0.5)
     ap.add_argument("--replan-every-nth", type=int, default=3,
                     help="simulate the re-planning executor on every n-th job only (it is slow); 0: never")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES))
+    ap.add_argument("--scenarios", default="", help="comma-separated subset of scenario names")
+    ap.add_argument("--days", default="", help="A:B: only jobs whose window lies A..B days after the series' start")
+    ap.add_argument("--no-speed", action="store_true", help="skip the planner speed measurements")
     args = ap.parse_args()
     zs = args.zones.split(",") if args.zones else zones()
+    modes = tuple(m for m in MODES if m in args.modes.split(","))
+    scenarios = tuple(s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios.split(","))
+    day_lo, day_hi = (float(x) for x in args.days.split(":")) if args.days else (0.0, math.inf)
+    t0_wall = time.perf_counter()
     rng = np.random.default_rng(20240301)
     # totals[scenario][zone][mode][method] = realised g ; plus run-now
     rows = []
-    plan_t: dict[str, list[float]] = {s.name: [] for s in SCENARIOS}
-    replans: dict[str, list[int]] = {s.name: [] for s in SCENARIOS}
+    plan_t: dict[str, list[float]] = {s.name: [] for s in scenarios}
+    replans: dict[str, list[int]] = {s.name: [] for s in scenarios}
+    fc_t: list[float] = []
     for z in zs:
         truth = load(z)
         step = truth.step_s
-        t_start = truth.start_s + 17 * 86400  # leave history for the forecaster
-        t_end = truth.end_s - 8 * 86400
-        fc_cache: dict[tuple[float, float], IntensitySeries] = {}
-        for sc in SCENARIOS:
+        t_start = truth.start_s + max(17.0, day_lo) * 86400  # leave history for the forecaster
+        t_end = min(truth.end_s - 8 * 86400, truth.start_s + day_hi * 86400)
+        forecasts = Forecasts(truth, fc_t)
+        for sc in scenarios:
             stride = (sc.stride_h or args.stride_h) * H
-            tot = {m: {"plan": 0.0, "sdk": 0.0} for m in MODES}
+            tot = {m: {"plan": 0.0, "sdk": 0.0} for m in modes}
             tot_now = tot_oracle = 0.0
             tot_now_r: dict[str, float] = {}
             tot_orc_r: dict[str, float] = {}
@@ -144,11 +161,11 @@ def main() -> None:
                 tot_now += now_g
                 tot_oracle += min(orc_g, now_g)
                 njobs += 1
-                for mode in MODES:
+                for mode in modes:
                     if mode == "replan":
                         if not args.replan_every_nth or njobs % args.replan_every_nth:
                             continue
-                        g, np_ = simulate(truth, job, args.error_band_z)
+                        g, np_ = simulate(truth, job, args.error_band_z, forecasts)
                         tot_now_r[sc.name] = tot_now_r.get(sc.name, 0.0) + now_g
                         tot_orc_r[sc.name] = tot_orc_r.get(sc.name, 0.0) + min(orc_g, now_g)
                         tot[mode]["plan"] += g
@@ -158,19 +175,15 @@ def main() -> None:
                         continue
                     if mode == "perfect":
                         f = tw
-                    elif mode == "forecast":
-                        key = (earliest, deadline)
-                        if key not in fc_cache:
-                            fc_cache[key] = forecast_series(truth, earliest, deadline - earliest).window(
-                                earliest, deadline)
-                        f = fc_cache[key]
+                    elif mode in ("forecast", "fc-z0"):
+                        f = forecasts(earliest, deadline).window(earliest, deadline)
                     else:
                         sigma = 0.05 if mode == "noise5" else 0.10
                         noisy = tw.values_g_per_kwh * (1 + sigma * rng.standard_normal(len(tw)))
                         f = replace(tw, values_g_per_kwh=np.maximum(noisy, 0.0),
                                     uncertainty_rel=np.full(len(tw), sigma))
                     t0 = time.perf_counter()
-                    p = plan(job, Signal.single(f, e_at), error_band_z=args.error_band_z)
+                    p = plan(job, Signal.single(f, e_at), error_band_z=0.0 if mode == "fc-z0" else args.error_band_z)
                     if mode == "forecast":
                         plan_t[sc.name].append(time.perf_counter() - t0)
                     g = realised(truth, p.chunks)
@@ -184,14 +197,15 @@ def main() -> None:
                          tot_now_r.get(sc.name, math.nan), tot_orc_r.get(sc.name, math.nan)))
     # report
     print(f"{'scenario':11} {'zone':5} {'jobs':>4} {'oracle%':>7} {'publ%':>6} | "
-          + " | ".join(f"{m:>8} plan   sdk " for m in MODES))
-    frac: dict[str, dict[str, list[float]]] = {m: {"plan": [], "sdk": []} for m in MODES}
+          + " | ".join(f"{m:>8} plan   sdk " for m in modes))
+    frac: dict[str, dict[str, list[float]]] = {m: {"plan": [], "sdk": []} for m in modes}
+    by_sc: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     worse: list[tuple[str, str, float]] = []
     for name, z, nj, now, orc, tot, now_r, orc_r in rows:
         osave = 100 * (1 - orc / now)
         pub = PUBLISHED.get((name, z))
         cells = []
-        for m in MODES:
+        for m in modes:
             parts = []
             for meth in ("plan", "sdk"):
                 if m == "replan":  # a subset of the jobs: compare with the oracle on that subset
@@ -203,30 +217,70 @@ def main() -> None:
                     fr = sv / osave if osave > 1e-9 else float("nan")
                 if math.isfinite(sv):
                     frac[m][meth].append(fr)
+                    if meth == "plan":
+                        by_sc[m].setdefault(name, []).append(fr)
                 parts.append(f"{sv:5.1f}%({fr:4.2f})" if math.isfinite(sv) else f"{'-':>11}")
-                if m == "forecast" and meth == "plan":
+                if m in ("forecast", "fc-z0", "replan") and meth == "plan" and math.isfinite(sv):
                     worse.append((f"{name} ({m})", z, sv))
             cells.append(" ".join(parts))
         print(f"{name:11} {z:5} {nj:4d} {osave:6.1f}% {'' if pub is None else f'{pub:5.1f}%':>6} | "
               + " | ".join(cells))
     print("\nmean fraction of the oracle's saving over all scenario x series rows:")
-    for m in MODES:
+    for m in modes:
         sdk_mean = np.mean(frac[m]["sdk"]) if frac[m]["sdk"] else math.nan
-        print(f"  {m:8}: plan {np.mean(frac[m]['plan']):.3f}   sdk-baseline {sdk_mean:.3f}")
-    for m in ("forecast", "replan"):
-        print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
-              f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(frac[m]['plan'])}")
-    w = min(worse, key=lambda r: r[2])
-    print(f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
-          f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})")
-    print("\nplanning time per job with the built-in forecast (median ms): "
-          + ", ".join(f"{k} {1e3 * np.median(v):.2f}" for k, v in plan_t.items() if v))
-    print("plans made per job when re-planning hourly (mean): "
-          + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in replans.items() if v))
+        print(f"  {m:8}: plan {np.mean(frac[m]['plan']):.3f}   sdk-baseline {sdk_mean:.3f}   per scenario: "
+              + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in by_sc[m].items()))
+    for m in ("forecast", "fc-z0", "replan"):
+        if m in modes:
+            print(f"  with the built-in forecaster ({m}): mean fraction {np.nanmean(frac[m]['plan']):.3f}, "
+                  f"rows below 85 %: {sum(1 for f in frac[m]['plan'] if f < 0.85)}/{len(frac[m]['plan'])}")
+    if worse:
+        w = min(worse, key=lambda r: r[2])
+        print(f"worst row with the built-in forecaster: {w[0]} {w[1]} saving {w[2]:+.2f}% of run-now "
+              f"({'OK' if w[2] >= -1.0 else 'MORE THAN 1% WORSE'})")
+    if any(plan_t.values()):
+        print("\nplanning time per job with the built-in forecast (median ms): "
+              + ", ".join(f"{k} {1e3 * np.median(v):.2f}" for k, v in plan_t.items() if v))
+    if fc_t:
+        print(f"forecast_series call (median over {len(fc_t)} calls): {1e3 * np.median(fc_t):.2f} ms, "
+              f"p95 {1e3 * np.quantile(fc_t, 0.95):.2f} ms")
+    if any(replans.values()):
+        print("plans made per job when re-planning hourly (mean): "
+              + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in replans.items() if v))
+    print(f"wall time (jobs, before the speed section): {time.perf_counter() - t0_wall:.0f} s")
+    if args.no_speed:
+        return
     _speed()
 
 
-def simulate(truth: IntensitySeries, job: Job, z: float) -> tuple[float, int]:
+class Forecasts:
+    """The built-in forecaster on ``truth``, one forecast per origin.
+
+    A forecast over a longer horizon extends one over a shorter horizon (the forecaster's contract,
+    tested), so one forecast over ``horizon_s`` per origin serves every job and every re-plan made
+    at that origin; the call times go to ``times``.
+    """
+
+    def __init__(self, truth: IntensitySeries, times: list[float], horizon_s: float = 8 * 86400.0) -> None:
+        self.truth = truth
+        self.times = times
+        self.horizon_s = horizon_s
+        self.cache: dict[float, IntensitySeries] = {}
+
+    def __call__(self, now_s: float, until_s: float) -> IntensitySeries:
+        """The forecast made at ``now_s`` covering ``[now_s, until_s)`` (it may run on a little further)."""
+        f = self.cache.get(now_s)
+        if f is None or f.end_s < until_s:
+            if len(self.cache) > 2000:
+                self.cache.clear()
+            t0 = time.perf_counter()
+            f = forecast_series(self.truth, now_s, max(self.horizon_s, until_s - now_s))
+            self.times.append(time.perf_counter() - t0)
+            self.cache[now_s] = f
+        return f.window(f.start_s, until_s)
+
+
+def simulate(truth: IntensitySeries, job: Job, z: float, forecasts: Forecasts) -> tuple[float, int]:
     """Run ``job`` through the executor on a simulated clock, re-planning on fresh forecasts.
 
     Re-plans hourly (every 6 h for the week-long window) and at every planned start.
@@ -234,8 +288,7 @@ def simulate(truth: IntensitySeries, job: Job, z: float) -> tuple[float, int]:
     clock = SimulatedClock(job.earliest_at.timestamp())
 
     def forecast(now_s: float, until_s: float) -> Signal:
-        f = forecast_series(truth, now_s, until_s - now_s)
-        return Signal.single(f, datetime.fromtimestamp(now_s, UTC))
+        return Signal.single(forecasts(now_s, until_s), datetime.fromtimestamp(now_s, UTC))
 
     runner = SimulatedRunner(clock, float(job.duration_s or 0))
     window_h = (job.deadline_at - job.earliest_at).total_seconds() / H

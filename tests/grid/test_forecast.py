@@ -1,4 +1,4 @@
-"""The forecaster: no leakage, shape, provenance, accuracy on a synthetic daily cycle."""
+"""The forecaster: no leakage, prefix consistency, shape, provenance, accuracy on synthetic cycles."""
 
 from __future__ import annotations
 
@@ -55,6 +55,36 @@ def test_mid_interval_origin_does_not_read_the_running_interval() -> None:
     assert a.start_s == s.start_s + k * 3600
 
 
+def test_perturbing_any_single_future_value_changes_nothing() -> None:
+    v = _daily(45, noise=10, seed=4)
+    s = _series(v)
+    now = s.start_s + 40 * DAY + 13 * 3600
+    k = int((now - s.start_s) // 3600)
+    f1 = forecast_series(s, now, 7 * DAY)
+    for i in (k, k + 1, k + 23, v.size - 1):
+        v2 = v.copy()
+        v2[i] += 500.0
+        f2 = forecast_series(_series(v2), now, 7 * DAY)
+        np.testing.assert_array_equal(f1.values_g_per_kwh, f2.values_g_per_kwh)
+    # ...while the last observed value does matter (the test can fail)
+    v3 = v.copy()
+    v3[k - 1] += 500.0
+    f3 = forecast_series(_series(v3), now, 7 * DAY)
+    assert not np.array_equal(f1.values_g_per_kwh, f3.values_g_per_kwh)
+
+
+def test_a_longer_horizon_extends_a_shorter_one() -> None:
+    s = _series(_daily(50, step=1800.0, noise=15, seed=5), step=1800.0)
+    now = s.start_s + 41 * DAY + 5 * 3600
+    short = forecast_series(s, now, 6 * 3600)
+    day = forecast_series(s, now, DAY)
+    week = forecast_series(s, now, 7 * DAY)
+    assert (len(short), len(day), len(week)) == (12, 48, 336)
+    for f in (short, day):
+        np.testing.assert_array_equal(f.values_g_per_kwh, week.values_g_per_kwh[: len(f)])
+        np.testing.assert_array_equal(f.uncertainty_rel, week.uncertainty_rel[: len(f)])
+
+
 def test_shape_provenance_and_uncertainty() -> None:
     s = _series(_daily(40, step=900.0, noise=5), step=900.0)
     f = forecast_series(s, s.start_s + 35 * DAY, 6 * 3600)
@@ -87,6 +117,39 @@ def test_beats_seasonal_naive_on_noisy_cycle() -> None:
         errs_f.append(np.abs(f.values_g_per_kwh - v[k : k + 24]).mean())
         errs_n.append(np.abs(v[k - 24 : k] - v[k : k + 24]).mean())
     assert np.median(errs_f) < 0.85 * np.median(errs_n)
+
+
+def test_recovers_a_daily_and_weekly_shape_under_noise() -> None:
+    """A known daily shape plus a weekend dip, with noise: the forecast's shape follows the truth's."""
+    days, step = 80, 3600.0
+    n = int(days * DAY / step)
+    t = np.arange(n) * step
+    daily = 300 + 100 * np.sin(2 * np.pi * t / DAY) + 40 * np.cos(4 * np.pi * t / DAY)
+    weekend = np.where((t // DAY) % 7 >= 5, -60.0, 0.0)
+    clean = daily + weekend
+    v = clean + 15 * np.random.default_rng(6).standard_normal(n)
+    s = _series(v)
+    corr, mae = [], []
+    for d in (50, 53, 56, 60, 64):
+        now = s.start_s + d * DAY + 9 * 3600
+        k = int((now - s.start_s) // 3600)
+        f = forecast_series(s, now, 7 * DAY).values_g_per_kwh
+        truth = clean[k : k + f.size]
+        corr.append(np.corrcoef(f, truth)[0, 1])
+        mae.append(np.abs(f - truth).mean())
+    assert min(corr) > 0.97  # the daily and weekly shape is recovered over a whole week ahead
+    assert np.mean(mae) < 10.0  # well under the noise (15) and the weekend dip (60)
+
+
+def test_persistent_level_shift_is_followed_at_short_leads() -> None:
+    """A step in level two days before the origin: the first hours follow the new level."""
+    v = _daily(50, noise=5, seed=7)
+    v[48 * 24 :] += 150.0
+    s = _series(v)
+    now = s.start_s + 49 * DAY + 3 * 3600  # the profile still mostly remembers the old level
+    k = int((now - s.start_s) // 3600)
+    f = forecast_series(s, now, 6 * 3600).values_g_per_kwh
+    assert np.abs(f[:3] - v[k : k + 3]).max() < 40.0
 
 
 def test_refuses_short_history_and_bad_steps() -> None:
