@@ -126,6 +126,10 @@ def measure(model: str, power_per_core_w: float) -> dict[str, Any]:
     })
     rows: dict[str, Any] = table.setdefault("rows", {})
     cfgs = grid_configs(GRIDS[model])
+    # load scikit-learn's OpenMP and BLAS runtimes first: a limit set before a runtime is loaded does
+    # not reach it, and idle OpenMP threads spinning on a busy machine would inflate the CPU time
+    import sklearn.ensemble
+    import sklearn.neural_network  # noqa: F401
     with threadpool_limits(limits=1):
         cv_accuracy(model, cfgs[0])  # warm imports, not counted
         for i, cfg in enumerate(cfgs):
