@@ -66,15 +66,19 @@ def test_stale_reservation_reclaimed_and_late_settle_corrected(ledger):
     assert acc.reserve(20.0, now=T0 + timedelta(seconds=50)) is None  # the dead one still holds 80
     reclaimed = acc.reclaim_stale(30.0, now=T0 + timedelta(seconds=60))
     assert [r["reservation_id"] for r in reclaimed] == [dead]  # the live one is fresh
+    assert reclaimed[0]["charged_j"] == pytest.approx(80.0)
     st = acc.state()
-    assert st.spent_j == pytest.approx(12.0) and st.reserved_j == pytest.approx(10.0)
-    assert st.counts["RECLAIMED"] == 1
+    # the energy after the last heartbeat (12 J) is unknown: the whole reservation is charged, never less
+    assert st.spent_j == pytest.approx(80.0) and st.reserved_j == pytest.approx(10.0)
+    assert st.counts["RECLAIMED"] == 1 and st.n_open == 1
+    assert [c["energy_j"] for c in acc.charges() if c["state"] == "RECLAIMED"] == [pytest.approx(80.0)]
     assert not acc.heartbeat(dead, 13.0, now=T0 + timedelta(seconds=61))  # the worker learns it lost it
-    assert acc.reserve(70.0, now=T0 + timedelta(seconds=61)) is not None  # freed: no leak
+    assert acc.reserve(11.0, now=T0 + timedelta(seconds=61)) is None  # 80 charged + 10 held: 10 J left
+    assert acc.reserve(10.0, now=T0 + timedelta(seconds=61)) is not None  # no reservation leaks
     # the "dead" worker was only partitioned: its late settle corrects the charge to the truth
     acc.settle(dead, energy_j=15.0, emissions_g=0.0, state="COMPLETE", now=T0 + timedelta(seconds=62))
     st = acc.state()
-    assert st.spent_j == pytest.approx(15.0)
+    assert st.spent_j == pytest.approx(15.0)  # corrected down to the measured energy
     assert st.counts["RECLAIMED"] == 1 and st.counts["COMPLETE"] == 0
     assert live is not None
 

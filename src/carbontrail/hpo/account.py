@@ -10,8 +10,11 @@ Invariant kept under the account row's lock (``SELECT ... FOR UPDATE`` on Postgr
 A running trial holds a reservation that its watchdog tops up as the trial's measured energy grows;
 when a top-up is refused the trial is stopped. A worker heartbeats its reservations with the energy
 measured so far; a reservation whose heartbeat is older than ``stale_after_s`` belongs to a dead
-worker and :meth:`QuotaAccount.reclaim_stale` turns it into a charge of its last measured energy,
-freeing the rest. A late settle of a reclaimed reservation corrects that charge to the true energy.
+worker and :meth:`QuotaAccount.reclaim_stale` turns it into a charge of the whole reservation (never
+less than the last measured energy): the energy used between the last heartbeat and the death was
+not measured, and the reservation is its upper bound, so the account never under-counts. A late
+settle of a reclaimed reservation (the worker was only partitioned) corrects that charge to the
+measured energy.
 """
 
 from __future__ import annotations
@@ -395,8 +398,10 @@ class QuotaAccount:
     def reclaim_stale(self, stale_after_s: float, *, now: datetime) -> list[dict[str, Any]]:
         """Reclaim reservations whose heartbeat is older than ``stale_after_s`` seconds.
 
-        Each becomes a ``RECLAIMED`` charge of its last heartbeated energy (the part of the
-        reservation above it is freed). Returns the reclaimed reservations as dicts.
+        Each becomes a ``RECLAIMED`` charge of the whole reservation, or of the last heartbeated
+        energy if that is larger: the worker's energy after its last heartbeat is unknown, and under
+        the quota guarantee's conditions a running trial never uses more than its reservation, so this
+        never under-counts. Returns the reclaimed reservations as dicts (``charged_j`` added).
         """
         cutoff = now - timedelta(seconds=check_finite(stale_after_s, "stale_after_s"))
         out: list[dict[str, Any]] = []
@@ -414,23 +419,24 @@ class QuotaAccount:
             d_j = d_g = sampler_j = 0.0
             n_trials = 0
             for res in stale:
-                g = quota.cost(res.measured_j) if quota.basis == "carbon" else (
-                    res.measured_j / 3.6e6 * quota.intensity_g_per_kwh if quota.intensity_g_per_kwh else 0.0
+                charge_j = max(float(res.amount_j), float(res.measured_j))
+                g = quota.cost(charge_j) if quota.basis == "carbon" else (
+                    charge_j / 3.6e6 * quota.intensity_g_per_kwh if quota.intensity_g_per_kwh else 0.0
                 )
                 conn.execute(
                     hpo_charges.insert().values(
                         charge_id=res.reservation_id, study_name=self.study_name, purpose=res.purpose,
-                        trial_number=res.trial_number, state="RECLAIMED", energy_j=res.measured_j,
+                        trial_number=res.trial_number, state="RECLAIMED", energy_j=charge_j,
                         emissions_g=g, span_id=None, worker=res.worker, charged_at=now,
                     )
                 )
-                d_j += res.measured_j
+                d_j += charge_j
                 d_g += g
                 if res.purpose == "sampler":
-                    sampler_j += res.measured_j
+                    sampler_j += charge_j
                 else:
                     n_trials += 1
-                out.append(dict(res._mapping))
+                out.append(dict(res._mapping) | {"charged_j": charge_j})
             conn.execute(
                 hpo_reservations.delete().where(
                     hpo_reservations.c.reservation_id.in_([r.reservation_id for r in stale])
@@ -439,8 +445,9 @@ class QuotaAccount:
             self._apply(conn, row, d_j, d_g, now, {"n_reclaimed": hpo_accounts.c.n_reclaimed + n_trials},
                         sampler_j=sampler_j)
         for r in out:
-            log.warning("study %s: reclaimed stale reservation %s of worker %s (trial %s, %.3g J measured)",
-                        self.study_name, r["reservation_id"], r["worker"], r["trial_number"], r["measured_j"])
+            log.warning("study %s: reclaimed stale reservation %s of worker %s (trial %s, %.3g J measured, "
+                        "%.3g J charged)", self.study_name, r["reservation_id"], r["worker"], r["trial_number"],
+                        r["measured_j"], r["charged_j"])
         return out
 
     def open_reservations(self) -> list[dict[str, Any]]:
