@@ -135,10 +135,9 @@ class LogCostModel:
 
 def expected_improvement(mu: np.ndarray, sd: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
     """Expected improvement below ``best`` (minimisation) of a Gaussian ``N(mu, sd^2)``."""
-    from math import erf, pi, sqrt
+    from scipy.special import ndtr
 
     imp = best - mu - xi
     z = imp / sd
-    cdf = 0.5 * (1.0 + np.vectorize(erf)(z / sqrt(2.0)))
-    pdf = np.exp(-0.5 * z * z) / sqrt(2.0 * pi)
-    return np.maximum(imp * cdf + sd * pdf, 0.0)
+    pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return np.maximum(imp * ndtr(z) + sd * pdf, 0.0)
