@@ -129,7 +129,8 @@ def test_public_surface_is_pinned():
     import carbontrail.hpo as hpo
 
     assert sorted(hpo.__all__) == sorted([
-        "AccountState", "Checkpoints", "CostAwareSampler", "EnergyAwarePruner", "Fidelity", "HpoResult", "Quota",
+        "AccountState", "CarbonTiming", "Checkpoints", "CostAwareSampler", "EnergyAwarePruner", "Fidelity",
+        "HpoResult", "Quota",
         "QuotaAccount", "TrackMeasure", "TrialContext", "TrialMeasure", "TrialWindow", "WorkerReport",
         "load_objective", "optimize", "parse_space", "promote", "warm_start",
     ])
