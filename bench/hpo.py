@@ -265,12 +265,14 @@ def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota
     }
 
 
-def replay(seeds: int) -> dict[str, Any]:
+def replay(seeds: int, first_seed: int = 0, models: tuple[str, ...] = ("hgb", "mlp"),
+           methods: tuple[str, ...] = ("random", "tpe", "cost-aware")) -> dict[str, Any]:
     import statistics
     import tempfile
 
     out: dict[str, Any] = {}
-    for model in ("hgb", "mlp"):
+    seed_list = list(range(first_seed, first_seed + seeds))
+    for model in models:
         table = load_table(model)
         rows = table["rows"].values()
         grid_j = sum(r["energy_j"] for r in rows)
@@ -280,13 +282,14 @@ def replay(seeds: int) -> dict[str, Any]:
         quota10 = 0.1 * grid_j
         print(f"\n{model}: {len(table['rows'])} configs, grid energy {grid_j:.1f} J, best acc {best:.4f}, "
               f"target {target:.4f} ({n_ok} configs reach it), quota 10% = {quota10:.1f} J")
-        res_m: dict[str, Any] = {"grid_j": grid_j, "best": best, "target": target, "methods": {}}
+        res_m: dict[str, Any] = {"grid_j": grid_j, "best": best, "target": target, "seeds": seed_list,
+                                 "methods": {}}
         with tempfile.TemporaryDirectory() as tmp:
-            for method in ("random", "tpe", "cost-aware"):
+            for method in methods:
                 runs_free = [replay_once(model, table, method, s, grid_j, target, Path(tmp), True)
-                             for s in range(seeds)]
+                             for s in seed_list]
                 runs_q = [replay_once(model, table, method, s, quota10, target, Path(tmp), False)
-                          for s in range(seeds)]
+                          for s in seed_list]
                 med = statistics.median(r["energy_to_target_j"] for r in runs_free)
                 med_all = statistics.median(r["energy_to_target_with_sampler_j"] for r in runs_free)
                 succ = sum(r["reached"] for r in runs_q) / seeds
@@ -302,6 +305,9 @@ def replay(seeds: int) -> dict[str, Any]:
                     "max_overshoot_j": over,
                     "max_spent_over_quota": spent_max,
                     "median_trials_run": statistics.median(r["n_run"] for r in runs_free),
+                    "energy_to_target_j_per_seed": [r["energy_to_target_j"] for r in runs_free],
+                    "sampler_share_of_spent_10pct_quota": statistics.median(
+                        r["sampler_j"] / r["spent_j"] for r in runs_q if r["spent_j"] > 0),
                 }
                 print(f"  {method:10s} median energy to target {med:8.1f} J  = grid/{grid_j / med:5.1f}"
                       f"   (with the sampler's own energy {med_all:8.1f} J = grid/{grid_j / med_all:5.1f})"
@@ -310,7 +316,8 @@ def replay(seeds: int) -> dict[str, Any]:
                       f"   median trials {res_m['methods'][method]['median_trials_run']}")
         print(f"  {'grid':10s} energy {grid_j:8.1f} J (every configuration once)")
         out[model] = res_m
-    (RESULTS / "hpo_replay.json").write_text(json.dumps(out, indent=1))
+    name = "hpo_replay.json" if first_seed == 0 else f"hpo_replay_seeds{first_seed}.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -380,6 +387,10 @@ def live(quota: str, power_per_core_w: float, sampler: str = "cost-aware") -> di
         "max_iter": {"low": 3, "high": 40, "log": True},
         "batch_size": {"low": 32, "high": 512, "log": True},
     }
+    # scikit-learn's runtimes are loaded before the thread limit (see measure)
+    import sklearn.gaussian_process
+    import sklearn.neural_network  # noqa: F401
+
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
         led = Ledger.open(f"sqlite:///{tmp}/ledger.db")
         settings = load_settings(home=tmp)
@@ -418,6 +429,9 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--power-per-core-w", type=float, default=10.0)
     r = sub.add_parser("replay")
     r.add_argument("--seeds", type=int, default=10)
+    r.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1 (tune on others)")
+    r.add_argument("--model", choices=["hgb", "mlp", "both"], default="both")
+    r.add_argument("--methods", default="random,tpe,cost-aware")
     lv = sub.add_parser("live")
     lv.add_argument("--quota", default="300 J")
     lv.add_argument("--power-per-core-w", type=float, default=10.0)
@@ -427,7 +441,8 @@ def main(argv: list[str] | None = None) -> None:
         for model in (["hgb", "mlp"] if args.model == "both" else [args.model]):
             measure(model, args.power_per_core_w)
     elif args.cmd == "replay":
-        replay(args.seeds)
+        replay(args.seeds, args.first_seed, ("hgb", "mlp") if args.model == "both" else (args.model,),
+               tuple(args.methods.split(",")))
     else:
         live(args.quota, args.power_per_core_w, args.sampler)
 
