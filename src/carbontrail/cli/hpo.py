@@ -42,6 +42,15 @@ def _progress(account: Any, done: threading.Event) -> None:
                 return
 
 
+def _carbon_timing(cfg: Any, led: Any) -> Any:
+    """The study file's carbon-aware timing over the settings' grid sources (live, series, factors)."""
+    if cfg.carbon_aware is None:
+        return None
+    from carbontrail.grid.attribute import default_chain
+
+    return cfg.carbon_timing(default_chain(settings(), led, zone=cfg.carbon_aware["zone"]))
+
+
 @app.command("run")
 def run(
     config: Path = typer.Argument(..., help="YAML study file (objective, space, quota, n_workers, storage)"),
@@ -85,6 +94,7 @@ def run(
                 warm_start_from=cfg.warm_start_from, initial_reservation_j=cfg.initial_reservation_j,
                 tags=cfg.tags, dask_client=client,
                 measure=load_objective(cfg.measure)() if cfg.measure else None,
+                carbon_aware=_carbon_timing(cfg, led),
             )
         finally:
             done.set()
