@@ -165,3 +165,16 @@ def test_cost_aware_sampler_reuses_kernels_between_refits():
                                               user_attrs={"energy_j": 1.14}))
     s.sample_relative(study, study.trials[-1], space)  # 12 = 8 x 1.5 points: optimised again
     assert s._schedule._fitted["objective"][0] == 12
+
+
+def test_cost_aware_sampler_skips_configurations_running_elsewhere():
+    space = parse_space({"a": [1, 2, 3]})
+    study = optuna.create_study(direction="maximize")
+    for a in (1, 2):
+        study.add_trial(optuna.trial.create_trial(params={"a": a}, distributions=space, value=float(a),
+                                                  user_attrs={"energy_j": 1.0}))
+    s = CostAwareSampler(space, seed=0, n_startup_trials=2)
+    assert s.sample_relative(study, study.trials[-1], space) == {"a": 3}  # the one left
+    study.enqueue_trial({"a": 3})
+    study.ask(space)  # another worker runs it
+    assert s.sample_relative(study, study.trials[-1], space) == {}  # nothing left that is not running

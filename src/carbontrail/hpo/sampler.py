@@ -14,7 +14,8 @@ Candidates: a finite space with at most ``max_enumerate`` configurations is enum
 acquisition is then maximised exactly); otherwise ``n_candidates`` are drawn from TPE's density of
 good configurations ``l(x)`` and as many uniformly at random. Configurations already evaluated are
 dropped (the result cache would answer them for free but they teach nothing), and so are those whose
-predicted upper-quantile energy no longer fits the remaining quota.
+predicted upper-quantile energy no longer fits the remaining quota. Configurations that other
+workers are running are dropped too, so parallel workers do not evaluate the same one twice.
 
 The sampler's own energy is charged to the quota, so it keeps its work small: the GP kernels'
 hyperparameters are re-optimised only when the number of observations has grown by ``refit_growth``
@@ -324,6 +325,9 @@ class CostAwareSampler(BaseSampler):
         obs: Sequence[tuple[dict[str, Any], float]],
     ) -> dict[str, Any]:
         seen = {params_key(p) for p, _ in obs}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if all(n in t.params for n in search_space):  # running elsewhere: do not pick it twice
+                seen.add(params_key({n: t.params[n] for n in search_space}))
         cands, x = self._candidates(study, search_space, seen)
         if not cands:
             return {}
