@@ -90,3 +90,19 @@ def test_remaining_work_job_and_bad_timing():
         CarbonTiming(deadline_at=datetime(2024, 3, 2), forecast=_forecast)  # naive deadline
     with pytest.raises(ConfigError):
         CarbonTiming(deadline_at=T0)  # neither a forecast nor a source and zone
+
+
+def test_a_carbon_quota_buys_more_trials_in_the_green_window(ledger_url):
+    # 0.006 g at the stated 500 g/kWh is 43 J (4 trials of 10 J); at the window's 100 g/kWh it is 216 J
+    clock = SimulatedClock(T0.timestamp())
+    timing = CarbonTiming(deadline_at=T0 + timedelta(hours=8), forecast=_forecast, clock=clock,
+                          trial_duration_s=600.0, power_w=10.0 / 600.0)
+    res = optimize(_objective, {"x": {"low": 0.0, "high": 1.0}}, quota="0.006 g", intensity_g_per_kwh=500.0,
+                   ledger=ledger_url, sampler="random", seed=0, measure=FakeTrialMeasure(),
+                   initial_reservation_j=20.0, carbon_aware=timing)
+    st = res.account
+    trials = [t for t in res.study.trials if t.user_attrs.get("energy_j")]
+    assert len(trials) >= 15  # vs 4 at the stated intensity
+    assert all(t.user_attrs["intensity_g_per_kwh"] == 100.0 for t in trials)
+    assert st.spent_g == pytest.approx(sum(t.user_attrs["emissions_g"] for t in trials))
+    assert st.spent_g <= 0.006 and st.overshoot == 0 and st.n_open == 0

@@ -445,7 +445,10 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 cached_in_row += 1
                 continue
             cached_in_row = 0
-            rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now())
+            # a trial held for a green window is counted at that window's intensity (carbon quotas too)
+            timed = timing.intensity_g_per_kwh if timing is not None else None
+            rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now(),
+                                  intensity_g_per_kwh=timed)
             trial.set_user_attr("predicted_j", pred_j)
             if rid is None:
                 trial.set_user_attr("refused", True)
@@ -462,9 +465,7 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 for k, v in (("carbon_wait_s", timing.waited_s), ("carbon_decision", timing.decision),
                              ("carbon_zone", timing.zone), ("intensity_g_per_kwh", timing.intensity_g_per_kwh)):
                     trial.set_user_attr(k, v)
-            trial_intensity = intensity
-            if timing is not None and timing.intensity_g_per_kwh is not None and run.quota.basis == "energy":
-                trial_intensity = timing.intensity_g_per_kwh  # the intensity in force when the trial ran
+            trial_intensity = intensity if timed is None else timed  # the intensity in force when it ran
             _run_trial(run, study, trial, params, rid, pred_j, account, measure, objective, trial_intensity,
                        worker, tags)
     finally:
@@ -658,8 +659,8 @@ def optimize(
             (e.g. ``FileSystemArtifactStore``), so promotions resume saved models.
         carbon_aware: :class:`carbontrail.hpo.timing.CarbonTiming`: hold each trial until a low-carbon
             window while the study's deadline allows (planned with the scheduler); the intensity in force
-            at each trial's start is recorded on the trial and used for its emissions. Workers stop at
-            the deadline.
+            at each trial's start is recorded on the trial and used for its emissions (and, under a carbon
+            quota, for its reservation). Workers stop at the deadline.
 
     Returns:
         :class:`HpoResult` with the final account read from the ledger.

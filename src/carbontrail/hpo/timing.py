@@ -10,8 +10,8 @@ trial runs at once. No trial starts after the deadline.
 
 The intensity in force when a trial starts (the forecast's value for that slot) is recorded on the
 trial (user attributes ``intensity_g_per_kwh``, ``carbon_wait_s``, ``carbon_decision``) and used for
-the trial's emissions. With a carbon quota the account still converts joules at the quota's stated
-intensity, which is what its guarantee is stated in.
+the trial's emissions; under a carbon quota its reservation counts at that intensity too, so a green
+window buys more trials for the same grams.
 """
 
 from __future__ import annotations
