@@ -33,7 +33,7 @@ def _progress(account: Any, done: threading.Event) -> None:
             st = account.state()
             c = st.counts
             bar.update(task, completed=min(st.spent, st.quota.limit),
-                       text=f"{st.spent:.4g}/{st.quota.limit:.4g} {unit} spent, {st.quota.cost(st.reserved_j):.3g} "
+                       text=f"{st.spent:.4g}/{st.quota.limit:.4g} {unit} spent, {st.reserved:.3g} "
                             f"reserved | {c['COMPLETE']} done {c['PRUNED'] + c['QUOTA']} pruned "
                             f"{c['FAIL']} failed {c['CACHED']} cached")
             if done.wait(0.5):
