@@ -19,6 +19,7 @@ method is recorded in the table.
     PYTHONPATH=src python bench/hpo.py measure        # once, minutes
     PYTHONPATH=src python bench/hpo.py replay --seeds 10
     PYTHONPATH=src python bench/hpo.py live
+    PYTHONPATH=src python bench/hpo.py tune --seeds 100:120 --variants '{"gp": {}, "tpe-ei": {"surrogate": "tpe"}}'
 """
 
 from __future__ import annotations
@@ -321,6 +322,68 @@ def replay(seeds: int, first_seed: int = 0, models: tuple[str, ...] = ("hgb", "m
     return out
 
 
+# -- tune: a fast in-memory replay, for choosing the sampler's defaults on seeds not reported ----------
+def _tune_once(model: str, table: dict[str, Any], method: str, seed: int, quota_j: float, target: float,
+               options: dict[str, Any]) -> float:
+    """Energy (trials only) until the target under ``quota_j``; inf if not reached. No ledger, no quota
+    guard: a trial that would not fit ends the run; repeats are answered free, as the result cache does."""
+    import optuna
+
+    from carbontrail.hpo.sampler import CostAwareSampler
+    from carbontrail.hpo.space import params_key, parse_space
+
+    rows, dists, spent = table["rows"], parse_space(GRIDS[model]), [0.0]
+    sampler: Any
+    if method == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif method == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    else:
+        sampler = CostAwareSampler(dists, budget_fraction=lambda: spent[0] / quota_j,
+                                   remaining_j=lambda: quota_j - spent[0], seed=seed, **options)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    seen: dict[str, float] = {}
+    in_row = 0
+    while in_row < 300:
+        trial = study.ask(dists)
+        key = params_key(dict(trial.params))
+        if key in seen:
+            trial.set_user_attr("cached", True)
+            study.tell(trial, seen[key])
+            in_row += 1
+            continue
+        in_row = 0
+        row = rows[config_key(dict(trial.params))]
+        if spent[0] + row["energy_j"] > quota_j:
+            return math.inf
+        spent[0] += row["energy_j"]
+        seen[key] = row["accuracy"]
+        trial.set_user_attr("energy_j", row["energy_j"])
+        study.tell(trial, row["accuracy"])
+        if row["accuracy"] >= target:
+            return spent[0]
+    return math.inf
+
+
+def tune(seeds: range, variants: dict[str, dict[str, Any]], models: tuple[str, ...]) -> None:
+    """Median energy to target and success within 10 % of the grid for random, TPE and each variant."""
+    import statistics
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for model in models:
+        table = load_table(model)
+        grid_j = sum(r["energy_j"] for r in table["rows"].values())
+        target = max(r["accuracy"] for r in table["rows"].values()) - 0.002
+        for name, (method, opts) in {"random": ("random", {}), "tpe": ("tpe", {}),
+                                     **{k: ("cost-aware", v) for k, v in variants.items()}}.items():
+            free = [_tune_once(model, table, method, s, grid_j, target, opts) for s in seeds]
+            q10 = [_tune_once(model, table, method, s, 0.1 * grid_j, target, opts) for s in seeds]
+            print(f"{model} {name:16s} median energy to target {statistics.median(free):7.1f} J   "
+                  f"success within 10% {sum(x < math.inf for x in q10) / len(q10):4.0%}")
+
+
 # -- live ----------------------------------------------------------------------------------------
 class ProcessCpuMeter:
     """The same CPU-time model as the measured tables: process CPU seconds x stated power per core."""
@@ -432,6 +495,11 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1 (tune on others)")
     r.add_argument("--model", choices=["hgb", "mlp", "both"], default="both")
     r.add_argument("--methods", default="random,tpe,cost-aware")
+    tu = sub.add_parser("tune", help="in-memory replay to compare sampler options on seeds not reported")
+    tu.add_argument("--seeds", default="100:120", help="first:end")
+    tu.add_argument("--model", choices=["hgb", "mlp", "both"], default="both")
+    tu.add_argument("--variants", default='{"cost-aware": {}}',
+                    help='JSON: name -> CostAwareSampler options, e.g. {"tpe-ei": {"surrogate": "tpe"}}')
     lv = sub.add_parser("live")
     lv.add_argument("--quota", default="300 J")
     lv.add_argument("--power-per-core-w", type=float, default=10.0)
@@ -443,6 +511,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.cmd == "replay":
         replay(args.seeds, args.first_seed, ("hgb", "mlp") if args.model == "both" else (args.model,),
                tuple(args.methods.split(",")))
+    elif args.cmd == "tune":
+        a, b = (int(x) for x in args.seeds.split(":"))
+        tune(range(a, b), json.loads(args.variants), ("hgb", "mlp") if args.model == "both" else (args.model,))
     else:
         live(args.quota, args.power_per_core_w, args.sampler)
 
