@@ -19,6 +19,7 @@ method is recorded in the table.
     PYTHONPATH=src python bench/hpo.py measure        # once, minutes
     PYTHONPATH=src python bench/hpo.py replay --seeds 10
     PYTHONPATH=src python bench/hpo.py live
+    PYTHONPATH=src python bench/hpo.py tune --seeds 100:120 --variants '{"gp": {}, "tpe-ei": {"surrogate": "tpe"}}'
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def measure(model: str, power_per_core_w: float) -> dict[str, Any]:
     })
     rows: dict[str, Any] = table.setdefault("rows", {})
     cfgs = grid_configs(GRIDS[model])
+    # load scikit-learn's OpenMP and BLAS runtimes first: a limit set before a runtime is loaded does
+    # not reach it, and idle OpenMP threads spinning on a busy machine would inflate the CPU time
+    import sklearn.ensemble
+    import sklearn.neural_network  # noqa: F401
     with threadpool_limits(limits=1):
         cv_accuracy(model, cfgs[0])  # warm imports, not counted
         for i, cfg in enumerate(cfgs):
@@ -261,12 +266,14 @@ def replay_once(model: str, table: dict[str, Any], method: str, seed: int, quota
     }
 
 
-def replay(seeds: int) -> dict[str, Any]:
+def replay(seeds: int, first_seed: int = 0, models: tuple[str, ...] = ("hgb", "mlp"),
+           methods: tuple[str, ...] = ("random", "tpe", "cost-aware")) -> dict[str, Any]:
     import statistics
     import tempfile
 
     out: dict[str, Any] = {}
-    for model in ("hgb", "mlp"):
+    seed_list = list(range(first_seed, first_seed + seeds))
+    for model in models:
         table = load_table(model)
         rows = table["rows"].values()
         grid_j = sum(r["energy_j"] for r in rows)
@@ -276,13 +283,14 @@ def replay(seeds: int) -> dict[str, Any]:
         quota10 = 0.1 * grid_j
         print(f"\n{model}: {len(table['rows'])} configs, grid energy {grid_j:.1f} J, best acc {best:.4f}, "
               f"target {target:.4f} ({n_ok} configs reach it), quota 10% = {quota10:.1f} J")
-        res_m: dict[str, Any] = {"grid_j": grid_j, "best": best, "target": target, "methods": {}}
+        res_m: dict[str, Any] = {"grid_j": grid_j, "best": best, "target": target, "seeds": seed_list,
+                                 "methods": {}}
         with tempfile.TemporaryDirectory() as tmp:
-            for method in ("random", "tpe", "cost-aware"):
+            for method in methods:
                 runs_free = [replay_once(model, table, method, s, grid_j, target, Path(tmp), True)
-                             for s in range(seeds)]
+                             for s in seed_list]
                 runs_q = [replay_once(model, table, method, s, quota10, target, Path(tmp), False)
-                          for s in range(seeds)]
+                          for s in seed_list]
                 med = statistics.median(r["energy_to_target_j"] for r in runs_free)
                 med_all = statistics.median(r["energy_to_target_with_sampler_j"] for r in runs_free)
                 succ = sum(r["reached"] for r in runs_q) / seeds
@@ -298,6 +306,9 @@ def replay(seeds: int) -> dict[str, Any]:
                     "max_overshoot_j": over,
                     "max_spent_over_quota": spent_max,
                     "median_trials_run": statistics.median(r["n_run"] for r in runs_free),
+                    "energy_to_target_j_per_seed": [r["energy_to_target_j"] for r in runs_free],
+                    "sampler_share_of_spent_10pct_quota": statistics.median(
+                        r["sampler_j"] / r["spent_j"] for r in runs_q if r["spent_j"] > 0),
                 }
                 print(f"  {method:10s} median energy to target {med:8.1f} J  = grid/{grid_j / med:5.1f}"
                       f"   (with the sampler's own energy {med_all:8.1f} J = grid/{grid_j / med_all:5.1f})"
@@ -306,8 +317,71 @@ def replay(seeds: int) -> dict[str, Any]:
                       f"   median trials {res_m['methods'][method]['median_trials_run']}")
         print(f"  {'grid':10s} energy {grid_j:8.1f} J (every configuration once)")
         out[model] = res_m
-    (RESULTS / "hpo_replay.json").write_text(json.dumps(out, indent=1))
+    name = "hpo_replay.json" if first_seed == 0 else f"hpo_replay_seeds{first_seed}.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=1))
     return out
+
+
+# -- tune: a fast in-memory replay, for choosing the sampler's defaults on seeds not reported ----------
+def _tune_once(model: str, table: dict[str, Any], method: str, seed: int, quota_j: float, target: float,
+               options: dict[str, Any]) -> float:
+    """Energy (trials only) until the target under ``quota_j``; inf if not reached. No ledger, no quota
+    guard: a trial that would not fit ends the run; repeats are answered free, as the result cache does."""
+    import optuna
+
+    from carbontrail.hpo.sampler import CostAwareSampler
+    from carbontrail.hpo.space import params_key, parse_space
+
+    rows, dists, spent = table["rows"], parse_space(GRIDS[model]), [0.0]
+    sampler: Any
+    if method == "random":
+        sampler = optuna.samplers.RandomSampler(seed=seed)
+    elif method == "tpe":
+        sampler = optuna.samplers.TPESampler(seed=seed)
+    else:
+        sampler = CostAwareSampler(dists, budget_fraction=lambda: spent[0] / quota_j,
+                                   remaining_j=lambda: quota_j - spent[0], seed=seed, **options)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    seen: dict[str, float] = {}
+    in_row = 0
+    while in_row < 300:
+        trial = study.ask(dists)
+        key = params_key(dict(trial.params))
+        if key in seen:
+            trial.set_user_attr("cached", True)
+            study.tell(trial, seen[key])
+            in_row += 1
+            continue
+        in_row = 0
+        row = rows[config_key(dict(trial.params))]
+        if spent[0] + row["energy_j"] > quota_j:
+            return math.inf
+        spent[0] += row["energy_j"]
+        seen[key] = row["accuracy"]
+        trial.set_user_attr("energy_j", row["energy_j"])
+        study.tell(trial, row["accuracy"])
+        if row["accuracy"] >= target:
+            return spent[0]
+    return math.inf
+
+
+def tune(seeds: range, variants: dict[str, dict[str, Any]], models: tuple[str, ...]) -> None:
+    """Median energy to target and success within 10 % of the grid for random, TPE and each variant."""
+    import statistics
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for model in models:
+        table = load_table(model)
+        grid_j = sum(r["energy_j"] for r in table["rows"].values())
+        target = max(r["accuracy"] for r in table["rows"].values()) - 0.002
+        for name, (method, opts) in {"random": ("random", {}), "tpe": ("tpe", {}),
+                                     **{k: ("cost-aware", v) for k, v in variants.items()}}.items():
+            free = [_tune_once(model, table, method, s, grid_j, target, opts) for s in seeds]
+            q10 = [_tune_once(model, table, method, s, 0.1 * grid_j, target, opts) for s in seeds]
+            print(f"{model} {name:16s} median energy to target {statistics.median(free):7.1f} J   "
+                  f"success within 10% {sum(x < math.inf for x in q10) / len(q10):4.0%}")
 
 
 # -- live ----------------------------------------------------------------------------------------
@@ -376,6 +450,10 @@ def live(quota: str, power_per_core_w: float, sampler: str = "cost-aware") -> di
         "max_iter": {"low": 3, "high": 40, "log": True},
         "batch_size": {"low": 32, "high": 512, "log": True},
     }
+    # scikit-learn's runtimes are loaded before the thread limit (see measure)
+    import sklearn.gaussian_process
+    import sklearn.neural_network  # noqa: F401
+
     with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
         led = Ledger.open(f"sqlite:///{tmp}/ledger.db")
         settings = load_settings(home=tmp)
@@ -414,6 +492,14 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--power-per-core-w", type=float, default=10.0)
     r = sub.add_parser("replay")
     r.add_argument("--seeds", type=int, default=10)
+    r.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1 (tune on others)")
+    r.add_argument("--model", choices=["hgb", "mlp", "both"], default="both")
+    r.add_argument("--methods", default="random,tpe,cost-aware")
+    tu = sub.add_parser("tune", help="in-memory replay to compare sampler options on seeds not reported")
+    tu.add_argument("--seeds", default="100:120", help="first:end")
+    tu.add_argument("--model", choices=["hgb", "mlp", "both"], default="both")
+    tu.add_argument("--variants", default='{"cost-aware": {}}',
+                    help='JSON: name -> CostAwareSampler options, e.g. {"tpe-ei": {"surrogate": "tpe"}}')
     lv = sub.add_parser("live")
     lv.add_argument("--quota", default="300 J")
     lv.add_argument("--power-per-core-w", type=float, default=10.0)
@@ -423,7 +509,11 @@ def main(argv: list[str] | None = None) -> None:
         for model in (["hgb", "mlp"] if args.model == "both" else [args.model]):
             measure(model, args.power_per_core_w)
     elif args.cmd == "replay":
-        replay(args.seeds)
+        replay(args.seeds, args.first_seed, ("hgb", "mlp") if args.model == "both" else (args.model,),
+               tuple(args.methods.split(",")))
+    elif args.cmd == "tune":
+        a, b = (int(x) for x in args.seeds.split(":"))
+        tune(range(a, b), json.loads(args.variants), ("hgb", "mlp") if args.model == "both" else (args.model,))
     else:
         live(args.quota, args.power_per_core_w, args.sampler)
 

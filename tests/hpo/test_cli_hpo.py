@@ -57,3 +57,35 @@ def test_bad_config_exit_code(tmp_path, sqlite_url):
     bad.write_text(": : :\n  - [")
     assert runner.invoke(app, ["hpo", "run", str(bad)]).exit_code == 3
     assert runner.invoke(app, ["hpo", "status", "nope", "--ledger", sqlite_url]).exit_code == 4
+
+
+def test_carbon_aware_key_reaches_the_workers(tmp_path, sqlite_url):
+    # a deadline already passed: the worker starts no trial (and nothing waits)
+    cfg = tmp_path / "study.yaml"
+    cfg.write_text(CONFIG.format(ledger=sqlite_url) + "carbon_aware: {zone: DE, deadline_at: 2020-01-01T00:00Z}\n")
+    r = CliRunner().invoke(app, ["hpo", "run", str(cfg), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["workers"][0]["stop_reason"] == "deadline" and d["account"]["spent_j"] == 0
+
+
+def test_carbon_aware_key_is_checked():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from carbontrail.errors import ConfigError
+    from carbontrail.hpo.config import HpoConfig
+    from carbontrail.hpo.timing import CarbonTiming
+
+    base = {"objective": "a:b", "space": {"x": [1, 2]}, "quota": "1 kJ"}
+    cfg = HpoConfig.from_dict({**base, "carbon_aware": {"zone": "DE", "deadline_at": "2025-06-01T06:00Z",
+                                                        "min_saving_rel": 0.1}})
+    timing = cfg.carbon_timing(source=object())
+    assert isinstance(timing, CarbonTiming) and timing.zone == "DE" and timing.min_saving_rel == 0.1
+    assert timing.deadline_at == datetime(2025, 6, 1, 6, tzinfo=UTC)
+    for bad in ({"zone": "DE", "deadline_at": "2025-06-01T06:00"},  # no zone offset
+                {"zone": "DE", "deadline_at": "tomorrow"}, {"deadline_at": "2025-06-01T06:00Z"},
+                {"zone": "DE", "deadline_at": "2025-06-01T06:00Z", "sleep": 1}, "DE"):
+        with pytest.raises(ConfigError):
+            HpoConfig.from_dict({**base, "carbon_aware": bad})

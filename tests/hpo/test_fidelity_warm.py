@@ -106,10 +106,10 @@ def _study_with(trials):
 
 
 def test_cost_aware_sampler_prefers_cheap_while_budget_is_young_then_pure_ei():
-    # values without structure (EI nearly flat), energy grows steeply with x:
+    # values barely better at large x (EI mildly favours it), energy grows steeply with x:
     # with alpha=1 (budget young) cheap small-x points win; with alpha=0 (budget spent) cost is ignored
     xs = np.linspace(0.05, 0.95, 8)
-    vals = [0.5, 0.52, 0.49, 0.51, 0.5, 0.52, 0.49, 0.51]
+    vals = [0.49, 0.5, 0.49, 0.5, 0.51, 0.5, 0.52, 0.51]
     study, space = _study_with([(x, v, float(np.exp(6 * x))) for x, v in zip(xs, vals, strict=True)])
     young = CostAwareSampler(space, budget_fraction=lambda: 0.0, seed=0, n_startup_trials=3)
     picks_young = [young.sample_relative(study, study.trials[-1], space)["x"] for _ in range(7)]
@@ -129,15 +129,52 @@ def test_cost_aware_sampler_delegates_during_startup():
     assert s.sample_relative(study, study.trials[-1], space) == {}
 
 
-def test_cost_aware_sampler_economises_when_its_own_energy_dominates():
+def test_cost_aware_sampler_enumerates_a_finite_space_and_never_repeats():
+    space = parse_space({"a": [1, 2, 3, 4], "b": ["x", "y", "z"], "c": {"low": 0, "high": 2}})
+    study = optuna.create_study(direction="maximize")
+    s = CostAwareSampler(space, seed=0, n_startup_trials=3)
+    assert s._grid is not None and len(s._grid) == 36
+    picked = set()
+    for i in range(36):
+        if i < 3:  # startup trials
+            params = {"a": [1, 2, 3][i], "b": "xyz"[i], "c": i}
+        else:
+            params = s.sample_relative(study, study.trials[-1], space)
+        key = tuple(sorted(params.items()))
+        assert key not in picked
+        picked.add(key)
+        study.add_trial(optuna.trial.create_trial(
+            params=params, distributions=space, value=float(params["a"] + params["c"]),
+            user_attrs={"energy_j": float(params["a"]) * (1 + params["c"])}))
+    assert s.sample_relative(study, study.trials[-1], space) == {}  # every configuration evaluated
+
+
+def test_cost_aware_sampler_reuses_kernels_between_refits():
     xs = np.linspace(0.05, 0.95, 8)
-    space = parse_space({"x": {"low": 0.0, "high": 1.0}})
-    for own_j, expect in ((0.1, False), (1.5, True)):  # 5 % and 75 % of a 2 J trial
-        study = optuna.create_study(direction="maximize")
-        for x in xs:
-            study.add_trial(optuna.trial.create_trial(
-                params={"x": x}, distributions=space, value=float(x),
-                user_attrs={"energy_j": 2.0, "sampler_j": own_j}))
-        s = CostAwareSampler(space, seed=0, n_startup_trials=3)
+    study, space = _study_with([(x, float(x), 1.0 + x) for x in xs])
+    s = CostAwareSampler(space, seed=0, n_startup_trials=3, refit_growth=1.5)
+    s.sample_relative(study, study.trials[-1], space)
+    fitted = dict(s._schedule._fitted)
+    assert set(fitted) == {"objective"} and fitted["objective"][0] == 8
+    for x in (0.11, 0.12, 0.13):  # 8 -> 11 points: below 8 x 1.5, the kernel is reused
+        study.add_trial(optuna.trial.create_trial(params={"x": x}, distributions=space, value=x,
+                                                  user_attrs={"energy_j": 1.0 + x}))
         s.sample_relative(study, study.trials[-1], space)
-        assert s.economy is expect
+        assert s._schedule._fitted["objective"] is fitted["objective"]
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.14}, distributions=space, value=0.14,
+                                              user_attrs={"energy_j": 1.14}))
+    s.sample_relative(study, study.trials[-1], space)  # 12 = 8 x 1.5 points: optimised again
+    assert s._schedule._fitted["objective"][0] == 12
+
+
+def test_cost_aware_sampler_skips_configurations_running_elsewhere():
+    space = parse_space({"a": [1, 2, 3]})
+    study = optuna.create_study(direction="maximize")
+    for a in (1, 2):
+        study.add_trial(optuna.trial.create_trial(params={"a": a}, distributions=space, value=float(a),
+                                                  user_attrs={"energy_j": 1.0}))
+    s = CostAwareSampler(space, seed=0, n_startup_trials=2)
+    assert s.sample_relative(study, study.trials[-1], space) == {"a": 3}  # the one left
+    study.enqueue_trial({"a": 3})
+    study.ask(space)  # another worker runs it
+    assert s.sample_relative(study, study.trials[-1], space) == {}  # nothing left that is not running

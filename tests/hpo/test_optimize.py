@@ -181,6 +181,7 @@ def test_dead_worker_reservation_is_reclaimed(ledger_url, tmp_path):
     acc = QuotaAccount(led, "killed")
     st = acc.state()
     assert st.n_open == 1 and st.reserved_j >= 300.0  # the dead worker's reservation is still held
+    held_j = st.reserved_j
     time.sleep(1.0)
     res = optimize(failing_or_pruned_objective, {"x": {"low": 0.0, "high": 1.0}}, quota="1 kJ", ledger=led,
                    storage=storage, study_name="killed", sampler="random", n_trials=2,
@@ -188,7 +189,8 @@ def test_dead_worker_reservation_is_reclaimed(ledger_url, tmp_path):
     st = res.account
     assert st.counts["RECLAIMED"] == 1 and st.n_open == 0 and st.reserved_j == 0
     reclaimed = [c for c in acc.charges() if c["state"] == "RECLAIMED"]
-    assert len(reclaimed) == 1 and reclaimed[0]["energy_j"] == pytest.approx(40.0)
+    # 40 J were heartbeated before the kill; what it used after is unknown: the whole reservation is charged
+    assert len(reclaimed) == 1 and reclaimed[0]["energy_j"] == pytest.approx(held_j)
     t0 = res.study.trials[0]
     assert t0.state == optuna.trial.TrialState.FAIL  # the dead trial is failed in the study too
     assert sum(w.n_reclaimed for w in res.workers) == 1

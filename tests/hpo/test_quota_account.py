@@ -66,15 +66,19 @@ def test_stale_reservation_reclaimed_and_late_settle_corrected(ledger):
     assert acc.reserve(20.0, now=T0 + timedelta(seconds=50)) is None  # the dead one still holds 80
     reclaimed = acc.reclaim_stale(30.0, now=T0 + timedelta(seconds=60))
     assert [r["reservation_id"] for r in reclaimed] == [dead]  # the live one is fresh
+    assert reclaimed[0]["charged_j"] == pytest.approx(80.0)
     st = acc.state()
-    assert st.spent_j == pytest.approx(12.0) and st.reserved_j == pytest.approx(10.0)
-    assert st.counts["RECLAIMED"] == 1
+    # the energy after the last heartbeat (12 J) is unknown: the whole reservation is charged, never less
+    assert st.spent_j == pytest.approx(80.0) and st.reserved_j == pytest.approx(10.0)
+    assert st.counts["RECLAIMED"] == 1 and st.n_open == 1
+    assert [c["energy_j"] for c in acc.charges() if c["state"] == "RECLAIMED"] == [pytest.approx(80.0)]
     assert not acc.heartbeat(dead, 13.0, now=T0 + timedelta(seconds=61))  # the worker learns it lost it
-    assert acc.reserve(70.0, now=T0 + timedelta(seconds=61)) is not None  # freed: no leak
+    assert acc.reserve(11.0, now=T0 + timedelta(seconds=61)) is None  # 80 charged + 10 held: 10 J left
+    assert acc.reserve(10.0, now=T0 + timedelta(seconds=61)) is not None  # no reservation leaks
     # the "dead" worker was only partitioned: its late settle corrects the charge to the truth
     acc.settle(dead, energy_j=15.0, emissions_g=0.0, state="COMPLETE", now=T0 + timedelta(seconds=62))
     st = acc.state()
-    assert st.spent_j == pytest.approx(15.0)
+    assert st.spent_j == pytest.approx(15.0)  # corrected down to the measured energy
     assert st.counts["RECLAIMED"] == 1 and st.counts["COMPLETE"] == 0
     assert live is not None
 
@@ -125,8 +129,56 @@ def test_public_surface_is_pinned():
     import carbontrail.hpo as hpo
 
     assert sorted(hpo.__all__) == sorted([
-        "AccountState", "Checkpoints", "CostAwareSampler", "EnergyAwarePruner", "Fidelity", "HpoResult", "Quota",
+        "AccountState", "CarbonTiming", "Checkpoints", "CostAwareSampler", "EnergyAwarePruner", "Fidelity",
+        "HpoResult", "Quota",
         "QuotaAccount", "TrackMeasure", "TrialContext", "TrialMeasure", "TrialWindow", "WorkerReport",
         "load_objective", "optimize", "parse_space", "promote", "warm_start",
     ])
     assert all(hasattr(hpo, n) for n in hpo.__all__)
+
+
+def test_carbon_quota_counts_each_reservation_at_its_own_intensity(ledger):
+    # 1 g at the stated 360 g/kWh is 10 kJ; energy reserved for a green window (100 g/kWh) counts less
+    acc = QuotaAccount.open(ledger, "s-green", Quota.parse("1 g", intensity_g_per_kwh=360.0), now=T0)
+    green = acc.reserve(20_000.0, trial_number=0, intensity_g_per_kwh=100.0, now=T0)  # 0.556 g
+    assert green is not None
+    assert acc.reserve(5_000.0, now=T0) is None  # 0.5 g at the stated intensity: 1.056 g > 1 g
+    plain = acc.reserve(4_000.0, now=T0)  # 0.4 g
+    assert plain is not None
+    st = acc.state()
+    assert st.reserved_j == pytest.approx(24_000.0)
+    assert st.reserved == pytest.approx(20_000.0 / 3.6e6 * 100.0 + 0.4)
+    assert st.remaining == pytest.approx(1.0 - st.reserved)
+    # a top-up of the green reservation is counted at its intensity too
+    assert acc.top_up(green, 1_000.0, now=T0)  # 0.028 g
+    assert not acc.top_up(green, 1_000.0, now=T0)  # 0.028 g more would exceed the quota
+    # a dead worker's green reservation is charged at its intensity
+    reclaimed = acc.reclaim_stale(10.0, now=T0 + timedelta(seconds=60))
+    assert len(reclaimed) == 2
+    st = acc.state()
+    assert st.spent_g == pytest.approx(21_000.0 / 3.6e6 * 100.0 + 0.4)
+    assert st.overshoot == 0 and st.spent_g <= 1.0
+
+
+def test_migration_adds_the_reservation_intensity_to_an_older_ledger(tmp_path):
+    import sqlalchemy as sa
+
+    from carbontrail.ledger import Ledger
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    Ledger.open(url).close()
+    eng = sa.create_engine(url)
+    with eng.begin() as conn:  # the hpo_0001 schema of an existing ledger: no intensity column
+        conn.execute(sa.text("ALTER TABLE hpo_reservations DROP COLUMN intensity_g_per_kwh"))
+        conn.execute(sa.text("DELETE FROM carbontrail_alembic_version WHERE version_num = 'hpo_0002'"))
+        conn.execute(sa.text("INSERT INTO carbontrail_alembic_version (version_num) VALUES ('hpo_0001')"))
+    led = Ledger.open(url)
+    try:
+        assert "hpo_0002" in led.current_heads()
+        cols = {c["name"] for c in sa.inspect(led.engine).get_columns("hpo_reservations")}
+        assert "intensity_g_per_kwh" in cols
+        acc = QuotaAccount.open(led, "old", Quota.parse("1 kJ"), now=T0)
+        assert acc.reserve(10.0, intensity_g_per_kwh=50.0, now=T0) is not None
+    finally:
+        led.close()
+        eng.dispose()

@@ -33,13 +33,22 @@ def _progress(account: Any, done: threading.Event) -> None:
             st = account.state()
             c = st.counts
             bar.update(task, completed=min(st.spent, st.quota.limit),
-                       text=f"{st.spent:.4g}/{st.quota.limit:.4g} {unit} spent, {st.quota.cost(st.reserved_j):.3g} "
+                       text=f"{st.spent:.4g}/{st.quota.limit:.4g} {unit} spent, {st.reserved:.3g} "
                             f"reserved | {c['COMPLETE']} done {c['PRUNED'] + c['QUOTA']} pruned "
                             f"{c['FAIL']} failed {c['CACHED']} cached")
             if done.wait(0.5):
                 st = account.state()
                 bar.update(task, completed=min(st.spent, st.quota.limit))
                 return
+
+
+def _carbon_timing(cfg: Any, led: Any) -> Any:
+    """The study file's carbon-aware timing over the settings' grid sources (live, series, factors)."""
+    if cfg.carbon_aware is None:
+        return None
+    from carbontrail.grid.attribute import default_chain
+
+    return cfg.carbon_timing(default_chain(settings(), led, zone=cfg.carbon_aware["zone"]))
 
 
 @app.command("run")
@@ -85,6 +94,7 @@ def run(
                 warm_start_from=cfg.warm_start_from, initial_reservation_j=cfg.initial_reservation_j,
                 tags=cfg.tags, dask_client=client,
                 measure=load_objective(cfg.measure)() if cfg.measure else None,
+                carbon_aware=_carbon_timing(cfg, led),
             )
         finally:
             done.set()

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     )
     from carbontrail.hpo.sampler import CostAwareSampler
     from carbontrail.hpo.space import parse_space
+    from carbontrail.hpo.timing import CarbonTiming
     from carbontrail.hpo.warm import warm_start
 
 # Names load on first use, so that the ledger's migrations (which import carbontrail.hpo.tables)
@@ -43,7 +44,7 @@ _WHERE = {
     "Quota": "quota",
     "EnergyAwarePruner": "runner", "HpoResult": "runner", "TrialContext": "runner", "WorkerReport": "runner",
     "load_objective": "runner", "optimize": "runner",
-    "CostAwareSampler": "sampler", "parse_space": "space", "warm_start": "warm",
+    "CostAwareSampler": "sampler", "parse_space": "space", "warm_start": "warm", "CarbonTiming": "timing",
 }
 
 
@@ -62,6 +63,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AccountState",
+    "CarbonTiming",
     "Checkpoints",
     "CostAwareSampler",
     "EnergyAwarePruner",

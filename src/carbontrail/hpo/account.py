@@ -7,16 +7,23 @@ Invariant kept under the account row's lock (``SELECT ... FOR UPDATE`` on Postgr
                 reclaimed; the sampler's own work) + reserved (open reservations of running work)
     a reservation or top-up is granted only if committed + amount <= limit
 
+With a carbon quota, a reservation's joules count at its own intensity when it has one (a trial
+held for a low-carbon window and charged at that window's intensity), else at the quota's.
+
 A running trial holds a reservation that its watchdog tops up as the trial's measured energy grows;
 when a top-up is refused the trial is stopped. A worker heartbeats its reservations with the energy
 measured so far; a reservation whose heartbeat is older than ``stale_after_s`` belongs to a dead
-worker and :meth:`QuotaAccount.reclaim_stale` turns it into a charge of its last measured energy,
-freeing the rest. A late settle of a reclaimed reservation corrects that charge to the true energy.
+worker and :meth:`QuotaAccount.reclaim_stale` turns it into a charge of the whole reservation (never
+less than the last measured energy): the energy used between the last heartbeat and the death was
+not measured, and the reservation is its upper bound, so the account never under-counts. A late
+settle of a reclaimed reservation (the worker was only partitioned) corrects that charge to the
+measured energy.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import uuid
@@ -30,7 +37,7 @@ from carbontrail.errors import ConfigError, LedgerError
 from carbontrail.hpo.quota import Quota
 from carbontrail.hpo.tables import hpo_accounts, hpo_charges, hpo_reservations
 from carbontrail.ledger import Ledger
-from carbontrail.units import check_finite
+from carbontrail.units import J_PER_KWH, check_finite
 
 __all__ = ["AccountState", "QuotaAccount", "default_worker_name"]
 
@@ -63,6 +70,7 @@ class AccountState:
         spent_j, spent_g: measured energy (J) and emissions (gCO2e) of everything settled, sampler included.
         sampler_j: the part of ``spent_j`` used by the sampler (ask) itself.
         reserved_j: energy held by open reservations (running trials, sampler calls).
+        reserved: the same in the basis' unit (J, or gCO2e at each reservation's intensity).
         n_open: number of open trial reservations (running trials).
         counts: trials by end state (``COMPLETE``, ``PRUNED``, ``FAIL``, ``QUOTA``, ``RECLAIMED``,
             ``CACHED``) and ``REFUSED`` admissions.
@@ -76,6 +84,7 @@ class AccountState:
     spent_g: float
     sampler_j: float
     reserved_j: float
+    reserved: float
     n_open: int
     counts: dict[str, int]
     overshoot: float
@@ -90,7 +99,7 @@ class AccountState:
     @property
     def committed(self) -> float:
         """Spent plus reserved, in the basis' unit."""
-        return self.spent + self.quota.cost(self.reserved_j)
+        return self.spent + self.reserved
 
     @property
     def remaining(self) -> float:
@@ -114,6 +123,7 @@ class AccountState:
             "spent_g": self.spent_g,
             "sampler_j": self.sampler_j,
             "reserved_j": self.reserved_j,
+            "reserved": self.reserved,
             "n_open": self.n_open,
             "committed": self.committed,
             "remaining": self.remaining,
@@ -199,24 +209,33 @@ class QuotaAccount:
     def _quota(row: Any) -> Quota:
         return Quota(row.basis, row.limit_value, row.intensity_g_per_kwh)
 
-    def _reserved_j(self, conn: sa.Connection) -> tuple[float, int]:
+    def _reserved(self, conn: sa.Connection, quota: Quota) -> tuple[float, float, int]:
+        """Open reservations: joules, the same in the basis' unit, and the number of running trials."""
+        c = hpo_reservations.c
         r = conn.execute(
             sa.select(
-                sa.func.coalesce(sa.func.sum(hpo_reservations.c.amount_j), 0.0),
-                sa.func.coalesce(
-                    sa.func.sum(sa.case((hpo_reservations.c.purpose == "trial", 1), else_=0)), 0
-                ),
-            ).where(hpo_reservations.c.study_name == self.study_name)
+                sa.func.coalesce(sa.func.sum(c.amount_j), 0.0),
+                sa.func.coalesce(sa.func.sum(c.amount_j * c.intensity_g_per_kwh), 0.0),
+                sa.func.coalesce(sa.func.sum(sa.case((c.intensity_g_per_kwh.is_(None), c.amount_j), else_=0.0)), 0.0),
+                sa.func.coalesce(sa.func.sum(sa.case((c.purpose == "trial", 1), else_=0)), 0),
+            ).where(c.study_name == self.study_name)
         ).one()
-        return float(r[0]), int(r[1])
+        reserved_j, own_j_g_per_kwh, plain_j = float(r[0]), float(r[1]), float(r[2])
+        if quota.basis == "energy":
+            return reserved_j, reserved_j, int(r[3])
+        return reserved_j, own_j_g_per_kwh / J_PER_KWH + quota.cost(plain_j), int(r[3])
 
-    def _headroom(self, conn: sa.Connection, row: Any) -> float:
-        """Remaining energy (J) that may still be reserved."""
+    def _headroom(self, conn: sa.Connection, row: Any, intensity_g_per_kwh: float | None = None) -> float:
+        """Remaining energy (J) that may still be reserved (counted at ``intensity_g_per_kwh`` if given)."""
         quota = self._quota(row)
-        reserved_j, _ = self._reserved_j(conn)
+        _, reserved, _ = self._reserved(conn, quota)
         spent = row.spent_j if quota.basis == "energy" else row.spent_g
-        remaining = quota.limit - spent - quota.cost(reserved_j)
-        return max(0.0, quota.energy_for(remaining)) if remaining > 0 else 0.0
+        remaining = quota.limit - spent - reserved
+        if remaining <= 0:
+            return 0.0
+        if quota.basis == "carbon" and intensity_g_per_kwh is not None:
+            return math.inf if intensity_g_per_kwh <= 0 else remaining / intensity_g_per_kwh * J_PER_KWH
+        return max(0.0, quota.energy_for(remaining))
 
     # -- reservations -------------------------------------------------------------------------
     def reserve(
@@ -227,8 +246,12 @@ class QuotaAccount:
         purpose: str = "trial",
         trial_number: int | None = None,
         worker: str | None = None,
+        intensity_g_per_kwh: float | None = None,
     ) -> str | None:
         """Reserve ``amount_j`` joules if it fits under the limit; return the reservation id, or None.
+
+        ``intensity_g_per_kwh``: the intensity the reserved energy will be charged at (carbon quotas;
+        default the quota's stated intensity).
 
         A refused trial admission is counted (``REFUSED``) and, when nothing is running any more and
         nothing fits, the account becomes ``exhausted``.
@@ -238,7 +261,7 @@ class QuotaAccount:
             row = self._locked(conn)
             if row.status == "stopped":
                 return None
-            if amount_j > self._headroom(conn, row):
+            if amount_j > self._headroom(conn, row, intensity_g_per_kwh):
                 if purpose == "trial":
                     conn.execute(
                         hpo_accounts.update()
@@ -256,6 +279,7 @@ class QuotaAccount:
                     worker=worker or default_worker_name(),
                     amount_j=amount_j,
                     measured_j=0.0,
+                    intensity_g_per_kwh=intensity_g_per_kwh,
                     created_at=now,
                     heartbeat_at=now,
                 )
@@ -270,7 +294,7 @@ class QuotaAccount:
             res = conn.execute(
                 hpo_reservations.select().where(hpo_reservations.c.reservation_id == reservation_id)
             ).first()
-            if res is None or extra_j > self._headroom(conn, row):
+            if res is None or extra_j > self._headroom(conn, row, res.intensity_g_per_kwh):
                 return False
             conn.execute(
                 hpo_reservations.update()
@@ -395,8 +419,10 @@ class QuotaAccount:
     def reclaim_stale(self, stale_after_s: float, *, now: datetime) -> list[dict[str, Any]]:
         """Reclaim reservations whose heartbeat is older than ``stale_after_s`` seconds.
 
-        Each becomes a ``RECLAIMED`` charge of its last heartbeated energy (the part of the
-        reservation above it is freed). Returns the reclaimed reservations as dicts.
+        Each becomes a ``RECLAIMED`` charge of the whole reservation, or of the last heartbeated
+        energy if that is larger: the worker's energy after its last heartbeat is unknown, and under
+        the quota guarantee's conditions a running trial never uses more than its reservation, so this
+        never under-counts. Returns the reclaimed reservations as dicts (``charged_j`` added).
         """
         cutoff = now - timedelta(seconds=check_finite(stale_after_s, "stale_after_s"))
         out: list[dict[str, Any]] = []
@@ -414,23 +440,24 @@ class QuotaAccount:
             d_j = d_g = sampler_j = 0.0
             n_trials = 0
             for res in stale:
-                g = quota.cost(res.measured_j) if quota.basis == "carbon" else (
-                    res.measured_j / 3.6e6 * quota.intensity_g_per_kwh if quota.intensity_g_per_kwh else 0.0
-                )
+                charge_j = max(float(res.amount_j), float(res.measured_j))
+                intensity = res.intensity_g_per_kwh if res.intensity_g_per_kwh is not None \
+                    else quota.intensity_g_per_kwh
+                g = charge_j / J_PER_KWH * intensity if intensity else 0.0
                 conn.execute(
                     hpo_charges.insert().values(
                         charge_id=res.reservation_id, study_name=self.study_name, purpose=res.purpose,
-                        trial_number=res.trial_number, state="RECLAIMED", energy_j=res.measured_j,
+                        trial_number=res.trial_number, state="RECLAIMED", energy_j=charge_j,
                         emissions_g=g, span_id=None, worker=res.worker, charged_at=now,
                     )
                 )
-                d_j += res.measured_j
+                d_j += charge_j
                 d_g += g
                 if res.purpose == "sampler":
-                    sampler_j += res.measured_j
+                    sampler_j += charge_j
                 else:
                     n_trials += 1
-                out.append(dict(res._mapping))
+                out.append(dict(res._mapping) | {"charged_j": charge_j})
             conn.execute(
                 hpo_reservations.delete().where(
                     hpo_reservations.c.reservation_id.in_([r.reservation_id for r in stale])
@@ -439,8 +466,9 @@ class QuotaAccount:
             self._apply(conn, row, d_j, d_g, now, {"n_reclaimed": hpo_accounts.c.n_reclaimed + n_trials},
                         sampler_j=sampler_j)
         for r in out:
-            log.warning("study %s: reclaimed stale reservation %s of worker %s (trial %s, %.3g J measured)",
-                        self.study_name, r["reservation_id"], r["worker"], r["trial_number"], r["measured_j"])
+            log.warning("study %s: reclaimed stale reservation %s of worker %s (trial %s, %.3g J measured, "
+                        "%.3g J charged)", self.study_name, r["reservation_id"], r["worker"], r["trial_number"],
+                        r["measured_j"], r["charged_j"])
         return out
 
     def open_reservations(self) -> list[dict[str, Any]]:
@@ -480,7 +508,8 @@ class QuotaAccount:
             ).first()
             if row is None:
                 raise LedgerError(f"no quota account for study {self.study_name!r}")
-            reserved_j, n_open = self._reserved_j(conn)
+            quota = self._quota(row)
+            reserved_j, reserved, n_open = self._reserved(conn, quota)
         return AccountState(
             study_name=self.study_name,
             quota=self._quota(row),
@@ -488,6 +517,7 @@ class QuotaAccount:
             spent_g=row.spent_g,
             sampler_j=row.sampler_j,
             reserved_j=reserved_j,
+            reserved=reserved,
             n_open=n_open,
             counts={s: int(getattr(row, c)) for s, c in _COUNTER.items()} | {"REFUSED": int(row.n_refused)},
             overshoot=row.overshoot,

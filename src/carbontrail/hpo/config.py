@@ -13,6 +13,10 @@ Example (``examples/hpo_digits.yaml``)::
     sampler: cost-aware                  # cost-aware, tpe or random
     dask: local                          # optional: local (a LocalCluster of processes) or a scheduler address
     measure: pkg.mod:factory             # optional: a TrialMeasure factory (default: carbontrail.track spans)
+    carbon_aware:                        # optional: hold trials for low-carbon windows before the deadline
+      zone: DE                           # intensity from the settings' grid sources (live, series, factors)
+      deadline_at: 2025-06-01T06:00:00Z  # tz-aware; no trial starts after it
+      min_saving_rel: 0.05               # optional; also trial_duration_s, power_w
     space:
       hidden: {low: 8, high: 256, log: true}
       alpha: {low: 1.0e-5, high: 1.0e-1, log: true}
@@ -22,6 +26,7 @@ Example (``examples/hpo_digits.yaml``)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +37,9 @@ __all__ = ["HpoConfig"]
 _KEYS = {
     "study_name", "objective", "direction", "quota", "n_workers", "n_trials", "storage", "ledger", "sampler",
     "dask", "space", "intensity_g_per_kwh", "seed", "timeout_s", "stale_after_s", "heartbeat_interval_s",
-    "quantile", "warm_start_from", "initial_reservation_j", "tags", "measure",
+    "quantile", "warm_start_from", "initial_reservation_j", "tags", "measure", "carbon_aware",
 }
+_CARBON_KEYS = {"zone", "deadline_at", "min_saving_rel", "trial_duration_s", "power_w"}
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class HpoConfig:
     initial_reservation_j: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
     measure: str | None = None
+    carbon_aware: dict[str, Any] | None = None
     base_dir: Path = Path(".")
 
     @classmethod
@@ -100,7 +107,17 @@ class HpoConfig:
         typed("tags", dict, lambda d: {str(k): str(v) for k, v in d.items()})
         if kw.get("n_workers", 1) < 1:
             raise ConfigError("hpo config: n_workers must be >= 1")
+        if data.get("carbon_aware") is not None:
+            kw["carbon_aware"] = _carbon_aware(data["carbon_aware"])
         return cls(**kw, base_dir=base_dir)
+
+    def carbon_timing(self, source: Any) -> Any:
+        """The :class:`carbontrail.hpo.timing.CarbonTiming` of ``carbon_aware`` over ``source`` (or None)."""
+        if self.carbon_aware is None:
+            return None
+        from carbontrail.hpo.timing import CarbonTiming
+
+        return CarbonTiming(source=source, **self.carbon_aware)
 
     @classmethod
     def load(cls, path: str | Path) -> HpoConfig:
@@ -115,3 +132,30 @@ class HpoConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"hpo config {p} is not valid YAML: {exc}") from exc
         return cls.from_dict(data, base_dir=p.resolve().parent)
+
+
+def _carbon_aware(v: Any) -> dict[str, Any]:
+    """Check the ``carbon_aware`` mapping: a zone, a tz-aware deadline, optional numbers."""
+    if not isinstance(v, dict):
+        raise ConfigError("hpo config: carbon_aware must be a mapping with zone and deadline_at")
+    unknown = sorted(set(v) - _CARBON_KEYS)
+    if unknown:
+        raise ConfigError(f"hpo config: carbon_aware: unknown keys {unknown} (known: {sorted(_CARBON_KEYS)})")
+    if not isinstance(v.get("zone"), str) or not v["zone"]:
+        raise ConfigError("hpo config: carbon_aware.zone must be a zone name")
+    d = v.get("deadline_at")
+    if isinstance(d, str):
+        try:
+            d = datetime.fromisoformat(d.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(f"hpo config: carbon_aware.deadline_at is not an ISO time: {d!r}") from exc
+    if not isinstance(d, datetime) or d.tzinfo is None:
+        raise ConfigError("hpo config: carbon_aware.deadline_at must be a time with a zone, e.g. 2025-06-01T06:00Z")
+    out: dict[str, Any] = {"zone": v["zone"], "deadline_at": d}
+    for key in ("min_saving_rel", "trial_duration_s", "power_w"):
+        if v.get(key) is not None:
+            x = v[key]
+            if isinstance(x, bool) or not isinstance(x, int | float) or x < 0:
+                raise ConfigError(f"hpo config: carbon_aware.{key} must be a non-negative number, got {x!r}")
+            out[key] = float(x)
+    return out

@@ -44,10 +44,10 @@ from carbontrail.errors import ConfigError
 from carbontrail.hpo.account import AccountState, QuotaAccount, default_worker_name
 from carbontrail.hpo.fidelity import Checkpoints, Fidelity, levels_choices, lowest_level_params, promote
 from carbontrail.hpo.measure import TrackMeasure, TrialMeasure, TrialWindow
-from carbontrail.hpo.models import LogCostModel
 from carbontrail.hpo.quota import Quota
-from carbontrail.hpo.sampler import ENERGY_ATTR, CostAwareSampler, trial_energy_j
-from carbontrail.hpo.space import SpaceEncoder, params_key, parse_space
+from carbontrail.hpo.sampler import ENERGY_ATTR, CostAwareSampler, CostModelCache
+from carbontrail.hpo.space import params_key, parse_space
+from carbontrail.hpo.timing import CarbonTiming, TimingDecision, median_or
 from carbontrail.ledger import Ledger
 from carbontrail.units import emissions_g as to_emissions_g
 
@@ -302,6 +302,7 @@ class _Run:
     fidelity: Fidelity | None = None
     artifact_store: Any = None
     sampler_options: Mapping[str, Any] | None = None
+    carbon_aware: CarbonTiming | None = None
 
 
 def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: QuotaAccount, quota: Quota,
@@ -330,31 +331,15 @@ def _make_sampler(spec: Any, space: Mapping[str, BaseDistribution], account: Quo
     raise ConfigError(f"unknown sampler {name!r} (cost-aware, tpe, random, or an Optuna sampler)")
 
 
-def _admission_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
-                 initial_j: float, seed: int | None, step_margin: float) -> float:
+def _admission_j(study: Study, costs: CostModelCache, params: dict[str, Any], quantile: float,
+                 initial_j: float, step_margin: float) -> float:
     """What a trial reserves: its predicted upper-quantile energy, but at least ``initial_j`` and at least
     ``step_margin`` times the largest first step (energy up to the first check) seen in the study."""
     firsts = [float(t.user_attrs["first_step_j"]) for t in study.get_trials(deepcopy=False)
               if t.state.is_finished() and "first_step_j" in t.user_attrs]
     floor = max([initial_j] + [step_margin * f for f in firsts])
-    return max(floor, _predict_j(study, space, params, quantile, initial_j, seed))
-
-
-def _predict_j(study: Study, space: Mapping[str, BaseDistribution], params: dict[str, Any], quantile: float,
-               initial_j: float, seed: int | None) -> float:
-    if isinstance(study.sampler, CostAwareSampler):  # reuse the sampler's fitted cost model
-        pred = study.sampler.predict_upper_j(study, params, quantile)
-        return initial_j if pred is None else pred
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if trial_energy_j(t) and all(n in t.params for n in space)]
-    if not done:
-        return initial_j
-    enc = SpaceEncoder(space)
-    model = LogCostModel(seed=seed or 0).fit(
-        enc.encode_many([{n: t.params[n] for n in space} for t in done]),
-        np.array([trial_energy_j(t) for t in done], dtype=float),
-    )
-    return float(model.upper(enc.encode(params)[None, :], quantile)[0])
+    pred = costs.predict_upper_j(study, params, quantile)
+    return max(floor, initial_j if pred is None else pred)
 
 
 def _cached_value(study: Study, space: Mapping[str, Any], key: str) -> float | None:
@@ -386,6 +371,9 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
     objective = load_objective(run.objective)
     intensity = run.quota.intensity_g_per_kwh if run.quota.basis == "carbon" else run.intensity_g_per_kwh
     sampler_est_j = 0.01 * run.initial_reservation_j
+    # the log-cost model of admission control: the cost-aware sampler's own, else one for this worker
+    costs = study.sampler.costs if isinstance(study.sampler, CostAwareSampler) else \
+        CostModelCache(run.space, seed=run.seed)
     cached_in_row = refusals = 0
     tags = {"study": run.study_name, "worker": worker, **run.tags}
     try:
@@ -418,6 +406,12 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 promote(study, run.fidelity)
                 if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                     study.enqueue_trial(lowest_level_params(run.fidelity))
+            timing: TimingDecision | None = None
+            if run.carbon_aware is not None:  # hold the trial for a low-carbon window
+                timing = _hold(run, study, account)
+                if timing.decision == "deadline":
+                    rep.stop_reason = "deadline"
+                    break
             # the sampler's own cost, reserved and measured like a trial
             s_rid = account.reserve(max(sampler_est_j, 1e-9), purpose="sampler", worker=worker, now=_now())
             if s_rid is None:
@@ -435,7 +429,7 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 params = dict(trial.params)
                 hit = _cached_value(study, run.space, params_key(params)) if run.cache else None
                 pred_j = 0.0 if hit is not None else _admission_j(
-                    study, run.space, params, run.quantile, run.initial_reservation_j, run.seed, run.step_margin)
+                    study, costs, params, run.quantile, run.initial_reservation_j, run.step_margin)
             finally:
                 e_s, span_s = _finish(w, "ok", None)
                 account.settle(s_rid, energy_j=e_s, emissions_g=_g(e_s, intensity), state="COMPLETE",
@@ -451,7 +445,10 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 cached_in_row += 1
                 continue
             cached_in_row = 0
-            rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now())
+            # a trial held for a green window is counted at that window's intensity (carbon quotas too)
+            timed = timing.intensity_g_per_kwh if timing is not None else None
+            rid = account.reserve(pred_j, trial_number=trial.number, worker=worker, now=_now(),
+                                  intensity_g_per_kwh=timed)
             trial.set_user_attr("predicted_j", pred_j)
             if rid is None:
                 trial.set_user_attr("refused", True)
@@ -464,11 +461,34 @@ def _worker(run: _Run, index: int, study: Study | None = None) -> WorkerReport:
                 continue
             refusals = 0
             rep.n_run += 1
-            _run_trial(run, study, trial, params, rid, pred_j, account, measure, objective, intensity, worker,
-                       tags)
+            if timing is not None:
+                for k, v in (("carbon_wait_s", timing.waited_s), ("carbon_decision", timing.decision),
+                             ("carbon_zone", timing.zone), ("intensity_g_per_kwh", timing.intensity_g_per_kwh)):
+                    trial.set_user_attr(k, v)
+            trial_intensity = intensity if timed is None else timed  # the intensity in force when it ran
+            _run_trial(run, study, trial, params, rid, pred_j, account, measure, objective, trial_intensity,
+                       worker, tags)
     finally:
         ledger.close()
     return rep
+
+
+def _hold(run: _Run, study: Study, account: QuotaAccount) -> TimingDecision:
+    """Wait for a low-carbon window for the next trial (see :mod:`carbontrail.hpo.timing`)."""
+    ct = run.carbon_aware
+    assert ct is not None
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and "duration_s" in t.user_attrs]
+    durations = [float(t.user_attrs["duration_s"]) for t in done]
+    energies = [float(t.user_attrs.get(ENERGY_ATTR, 0.0)) for t in done]
+    duration_s = ct.trial_duration_s or median_or(durations, ct.default_trial_duration_s)
+    power_w = ct.power_w or (sum(energies) / sum(durations) if sum(durations) > 0 and sum(energies) > 0
+                             else ct.default_power_w)
+    remaining_j = run.quota.energy_for(account.state().remaining)
+    dec = ct.hold(remaining_j=remaining_j, trial_duration_s=duration_s, power_w=power_w, name=run.study_name)
+    if dec.waited_s > 0:
+        log.info("study %s: held a trial %.0f s for a low-carbon window (%s, %.4g g/kWh)", run.study_name,
+                 dec.waited_s, dec.decision, dec.intensity_g_per_kwh or float("nan"))
+    return dec
 
 
 def _g(energy_j: float, intensity: float | None) -> float:
@@ -511,6 +531,7 @@ def _run_trial(
     ctx = TrialContext(trial, params, window, guard, run.study_name, ckpt)
     value: float | None = None
     error: str | None = None
+    t0 = time.perf_counter()
     try:
         value = float(objective(ctx))
         if not np.isfinite(value):
@@ -528,11 +549,12 @@ def _run_trial(
         guard.close()
         with _GUARDS_LOCK:
             _GUARDS.pop((run.study_name, trial.number), None)
+    duration_s = time.perf_counter() - t0
     energy_j, span_id = _finish(window, status, error)
     g = _g(energy_j, intensity)
     first = guard.first_step_j if guard.first_step_j is not None else energy_j
     for k, v in (("energy_j", energy_j), ("emissions_g", g), ("span_id", span_id), ("worker", worker),
-                 ("first_step_j", first),
+                 ("first_step_j", first), ("duration_s", duration_s),
                  ("end_state", "RECLAIMED" if guard.reclaimed else state)):
         trial.set_user_attr(k, v)
     if error:
@@ -584,6 +606,7 @@ def optimize(
     fidelity: Fidelity | None = None,
     artifact_store: Any = None,
     sampler_options: Mapping[str, Any] | None = None,
+    carbon_aware: CarbonTiming | None = None,
 ) -> HpoResult:
     """Optimise ``objective`` over ``space`` without spending more than ``quota``.
 
@@ -634,6 +657,10 @@ def optimize(
             lowest level and the best ``1/eta`` of each level are promoted.
         artifact_store: an Optuna artifact store for ``ctx.save_checkpoint``/``ctx.load_checkpoint``
             (e.g. ``FileSystemArtifactStore``), so promotions resume saved models.
+        carbon_aware: :class:`carbontrail.hpo.timing.CarbonTiming`: hold each trial until a low-carbon
+            window while the study's deadline allows (planned with the scheduler); the intensity in force
+            at each trial's start is recorded on the trial and used for its emissions (and, under a carbon
+            quota, for its reservation). Workers stop at the deadline.
 
     Returns:
         :class:`HpoResult` with the final account read from the ledger.
@@ -666,6 +693,7 @@ def optimize(
             deadline_s=None if timeout_s is None else time.time() + timeout_s, stop_when=stop_when,
             max_cached_in_row=max_cached_in_row, max_refusals=max_refusals, seed=seed, tags=dict(tags or {}),
             fidelity=fidelity, artifact_store=artifact_store, sampler_options=sampler_options,
+            carbon_aware=carbon_aware,
         )
         study_sampler = _make_sampler(sampler, dists, account, q, quantile, seed, sampler_options)
         study = optuna.create_study(study_name=study_name, storage=storage, sampler=study_sampler,

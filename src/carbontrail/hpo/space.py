@@ -24,7 +24,7 @@ from optuna.distributions import (
 
 from carbontrail.errors import ConfigError
 
-__all__ = ["SpaceEncoder", "params_key", "parse_space"]
+__all__ = ["SpaceEncoder", "enumerate_space", "finite_values", "params_key", "parse_space"]
 
 
 def parse_space(space: Mapping[str, Any]) -> dict[str, BaseDistribution]:
@@ -121,3 +121,35 @@ class SpaceEncoder:
         if not params:
             return np.zeros((0, self.dim))
         return np.vstack([self.encode(p) for p in params])
+
+
+def finite_values(dist: BaseDistribution, limit: int) -> list[Any] | None:
+    """Every value ``dist`` can take, or None when it is continuous or has more than ``limit``."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices) if len(dist.choices) <= limit else None
+    if isinstance(dist, IntDistribution):
+        n = (dist.high - dist.low) // dist.step + 1
+        return list(range(dist.low, dist.high + 1, dist.step)) if n <= limit else None
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        n = round((dist.high - dist.low) / dist.step) + 1
+        return [float(dist.low + i * dist.step) for i in range(n)] if n <= limit else None
+    return None
+
+
+def enumerate_space(space: Mapping[str, BaseDistribution], limit: int) -> list[dict[str, Any]] | None:
+    """Every configuration of a finite space (names sorted), or None when it is infinite or has more
+    than ``limit`` configurations."""
+    names = sorted(space)
+    axes: list[list[Any]] = []
+    size = 1
+    for n in names:
+        vals = finite_values(space[n], limit)
+        if vals is None:
+            return None
+        size *= len(vals)
+        if size > limit:
+            return None
+        axes.append(vals)
+    import itertools
+
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]

@@ -46,6 +46,8 @@ hpo_reservations = sa.Table(
     sa.Column("worker", sa.String(200), nullable=False),
     sa.Column("amount_j", sa.Float, nullable=False, comment="energy reserved (grows by top-ups)"),
     sa.Column("measured_j", sa.Float, nullable=False, server_default="0", comment="energy at last heartbeat"),
+    sa.Column("intensity_g_per_kwh", sa.Float, nullable=True,
+              comment="intensity this reservation's energy is counted at (carbon-aware timing); null: the quota's"),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
 )
