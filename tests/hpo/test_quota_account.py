@@ -160,19 +160,17 @@ def test_carbon_quota_counts_each_reservation_at_its_own_intensity(ledger):
     assert st.overshoot == 0 and st.spent_g <= 1.0
 
 
-def test_migration_adds_the_reservation_intensity_to_an_older_ledger(tmp_path):
+def test_migration_adds_the_reservation_intensity_to_an_older_ledger(ledger_url):
     import sqlalchemy as sa
 
     from carbontrail.ledger import Ledger
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    Ledger.open(url).close()
-    eng = sa.create_engine(url)
-    with eng.begin() as conn:  # the hpo_0001 schema of an existing ledger: no intensity column
-        conn.execute(sa.text("ALTER TABLE hpo_reservations DROP COLUMN intensity_g_per_kwh"))
-        conn.execute(sa.text("DELETE FROM carbontrail_alembic_version WHERE version_num = 'hpo_0002'"))
-        conn.execute(sa.text("INSERT INTO carbontrail_alembic_version (version_num) VALUES ('hpo_0001')"))
-    led = Ledger.open(url)
+    old = Ledger.open(ledger_url, upgrade=False)
+    assert old.upgrade("hpo_0001") == ["hpo_0001"]  # the schema as hpo_0001 left it
+    cols = {c["name"] for c in sa.inspect(old.engine).get_columns("hpo_reservations")}
+    assert "intensity_g_per_kwh" not in cols and "measured_j" in cols
+    old.close()
+    led = Ledger.open(ledger_url)
     try:
         assert "hpo_0002" in led.current_heads()
         cols = {c["name"] for c in sa.inspect(led.engine).get_columns("hpo_reservations")}
@@ -181,4 +179,3 @@ def test_migration_adds_the_reservation_intensity_to_an_older_ledger(tmp_path):
         assert acc.reserve(10.0, intensity_g_per_kwh=50.0, now=T0) is not None
     finally:
         led.close()
-        eng.dispose()

@@ -69,3 +69,19 @@ def test_upgrade_idempotent(ledger: Ledger) -> None:
 def test_bad_url() -> None:
     with pytest.raises(LedgerError):
         Ledger.open("nonsense")
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_declares(ledger):
+    """Every area's migrations, applied in order, give the schema of the live table definitions."""
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from carbontrail.ledger.schema import metadata
+
+    for area in ("audit", "grid", "hpo", "registry", "schedule", "server"):
+        importlib.import_module(f"carbontrail.{area}.tables")
+    with ledger.engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": "carbontrail_alembic_version"})
+        assert compare_metadata(ctx, metadata) == []

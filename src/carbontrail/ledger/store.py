@@ -110,9 +110,10 @@ class Ledger:
         cfg.attributes["connection"] = conn
         return cfg
 
-    def upgrade(self) -> list[str]:
+    def upgrade(self, target: str = "heads") -> list[str]:
         """Apply every pending migration of every area (``alembic upgrade heads``); return the heads.
 
+        ``target``: an Alembic revision to stop at instead (e.g. ``"hpo_0001"``, to test an old schema).
         Safe to call from many processes at once: upgrades are serialised by a lock.
         """
         from alembic import command
@@ -124,7 +125,7 @@ class Ledger:
                     conn.commit()  # leave the autobegin; alembic manages its own transaction
                 with migration_lock(self.url, conn):
                     cfg = self._alembic_config(conn)
-                    command.upgrade(cfg, "heads")
+                    command.upgrade(cfg, target)
                     conn.commit()
                     ctx = MigrationContext.configure(
                         conn, opts={"version_table": "carbontrail_alembic_version"}
