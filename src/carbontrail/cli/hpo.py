@@ -42,13 +42,14 @@ def _progress(account: Any, done: threading.Event) -> None:
                 return
 
 
-def _carbon_timing(cfg: Any, led: Any) -> Any:
-    """The study file's carbon-aware timing over the settings' grid sources (live, series, factors)."""
+def _carbon_timing(cfg: Any) -> Any:
+    """The study file's carbon-aware timing, planned on the scheduler's forecasts for its zone (a live
+    provider's forecast, else the built-in forecaster over the zone's history)."""
     if cfg.carbon_aware is None:
         return None
-    from carbontrail.grid.attribute import default_chain
+    from carbontrail.schedule.signals import ForecastSource
 
-    return cfg.carbon_timing(default_chain(settings(), led, zone=cfg.carbon_aware["zone"]))
+    return cfg.carbon_timing(forecast=ForecastSource([cfg.carbon_aware["zone"]], settings=settings()))
 
 
 @app.command("run")
@@ -94,7 +95,7 @@ def run(
                 warm_start_from=cfg.warm_start_from, initial_reservation_j=cfg.initial_reservation_j,
                 tags=cfg.tags, dask_client=client,
                 measure=load_objective(cfg.measure)() if cfg.measure else None,
-                carbon_aware=_carbon_timing(cfg, led),
+                carbon_aware=_carbon_timing(cfg),
             )
         finally:
             done.set()

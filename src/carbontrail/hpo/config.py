@@ -111,13 +111,14 @@ class HpoConfig:
             kw["carbon_aware"] = _carbon_aware(data["carbon_aware"])
         return cls(**kw, base_dir=base_dir)
 
-    def carbon_timing(self, source: Any) -> Any:
-        """The :class:`carbontrail.hpo.timing.CarbonTiming` of ``carbon_aware`` over ``source`` (or None)."""
+    def carbon_timing(self, source: Any = None, forecast: Any = None) -> Any:
+        """The :class:`carbontrail.hpo.timing.CarbonTiming` of ``carbon_aware`` (or None), planned on
+        ``forecast`` (``forecast(now_s, until_s) -> Signal``) or on an intensity ``source``."""
         if self.carbon_aware is None:
             return None
         from carbontrail.hpo.timing import CarbonTiming
 
-        return CarbonTiming(source=source, **self.carbon_aware)
+        return CarbonTiming(source=source, forecast=forecast, **self.carbon_aware)
 
     @classmethod
     def load(cls, path: str | Path) -> HpoConfig:

@@ -30,6 +30,9 @@ __all__ = ["CarbonTiming", "TimingDecision", "remaining_work_job"]
 
 log = logging.getLogger(__name__)
 
+#: history read for the built-in forecaster: its 28 back-test days plus four weeks of weekly profile
+HISTORY_S = 60 * 86400.0
+
 
 @dataclass(frozen=True)
 class TimingDecision:
@@ -84,7 +87,7 @@ class CarbonTiming:
         deadline_at: the study must be done by then (tz-aware); no trial starts after it.
         forecast: ``forecast(now_s, until_s) -> Signal`` (see :mod:`carbontrail.schedule.execute`).
             Without one, ``source`` and ``zone`` make it: the source's own forecast where it has one,
-            else the built-in forecaster on its last 16 days of history.
+            else the built-in forecaster on its last ``HISTORY_S`` of history.
         source: an intensity source (:class:`carbontrail.grid.BaseIntensitySource`).
         zone: the zone the trials run in.
         clock: the time source for waiting (default :class:`~carbontrail.schedule.SystemClock`; tests
@@ -128,7 +131,7 @@ class CarbonTiming:
             else:
                 from carbontrail.grid.forecast import forecast_series
 
-                series = forecast_series(source.history(zone, now_s - 16 * 86400.0, now_s), now_s, horizon)
+                series = forecast_series(source.history(zone, now_s - HISTORY_S, now_s), now_s, horizon)
             return Signal({zone: series}, datetime.fromtimestamp(now_s, UTC))
 
         return fn
