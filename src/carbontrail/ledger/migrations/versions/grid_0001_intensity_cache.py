@@ -2,18 +2,50 @@
 
 Revision ID: grid_0001
 Revises: core_0001
+
+The table is defined here as it was at this revision (not imported from
+:mod:`carbontrail.grid.tables`), so that later revisions change it with ``op`` calls. The
+naming convention is the ledger's, copied too, so that constraints get the same names.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
-from carbontrail.grid.tables import grid_intensity_cache
+from carbontrail.ledger.schema import UTCDateTime
 
 revision = "grid_0001"
 down_revision = "core_0001"
 branch_labels = ("grid",)
 depends_on = None
+
+_md = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+grid_intensity_cache = sa.Table(
+    "grid_intensity_cache",
+    _md,
+    sa.Column("provider", sa.String(64), primary_key=True),
+    sa.Column("zone", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("signal", sa.String(16), primary_key=True),
+    sa.Column("basis", sa.String(16), primary_key=True),
+    sa.Column("t_s", sa.Float, primary_key=True, comment="POSIX start of the interval"),
+    sa.Column("step_s", sa.Float, nullable=False),
+    sa.Column("intensity_g_per_kwh", sa.Float, nullable=False),
+    sa.Column("estimated", sa.Boolean, nullable=False),
+    sa.Column("dataset", sa.String(300), nullable=False),
+    sa.Column("vintage", sa.String(64), nullable=False),
+    sa.Column("retrieved_at", UTCDateTime(), nullable=False),
+)
 
 
 def upgrade() -> None:

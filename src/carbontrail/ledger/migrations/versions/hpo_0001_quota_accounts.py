@@ -4,7 +4,8 @@ Revision ID: hpo_0001
 Revises: core_0001
 
 The tables are defined here as they were at this revision (not imported from
-:mod:`carbontrail.hpo.tables`), so that later revisions change them with ``op`` calls.
+:mod:`carbontrail.hpo.tables`), so that later revisions change them with ``op`` calls. The
+naming convention is the ledger's, copied too, so that constraints get the same names.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ down_revision = "core_0001"
 branch_labels = ("hpo",)
 depends_on = None
 
-_md = sa.MetaData()
+_md = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 hpo_accounts = sa.Table(
     "hpo_accounts",
