@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from carbontrail.errors import LedgerError
 from carbontrail.ledger import Ledger
@@ -85,3 +86,53 @@ def test_the_migrations_build_exactly_the_tables_the_code_declares(ledger):
     with ledger.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": "carbontrail_alembic_version"})
         assert compare_metadata(ctx, metadata) == []
+
+
+def _names(engine) -> dict[str, tuple]:
+    """Per table: primary key name, index names, unique constraint names and foreign key names."""
+    insp = sa.inspect(engine)
+    out = {}
+    for t in insp.get_table_names():
+        if t == "carbontrail_alembic_version":
+            continue
+        out[t] = (
+            insp.get_pk_constraint(t).get("name"),
+            sorted(i["name"] for i in insp.get_indexes(t)),
+            sorted(str(u["name"]) for u in insp.get_unique_constraints(t)),
+            sorted(str(f["name"]) for f in insp.get_foreign_keys(t)),
+        )
+    return out
+
+
+def test_the_migrations_name_keys_and_indexes_as_the_declared_tables_do(ledger_url, tmp_path):
+    """Constraint and index names matter to later migrations; compare them with a create_all of the code."""
+    import importlib
+    import uuid
+
+    from tests.conftest import PG_URL, pg_schema_url
+
+    from carbontrail.ledger.schema import metadata
+
+    for area in ("audit", "grid", "hpo", "registry", "schedule", "server"):
+        importlib.import_module(f"carbontrail.{area}.tables")
+    led = Ledger.open(ledger_url)
+    schema = None
+    if led.dialect == "sqlite":
+        declared_url = f"sqlite:///{tmp_path / 'declared.db'}"
+    else:
+        schema = "ct_decl_" + uuid.uuid4().hex[:10]
+        admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"))
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        declared_url = pg_schema_url(schema)
+    declared = sa.create_engine(declared_url)
+    try:
+        metadata.create_all(declared)
+        assert _names(led.engine) == _names(declared)
+    finally:
+        declared.dispose()
+        led.close()
+        if schema is not None:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            admin.dispose()
