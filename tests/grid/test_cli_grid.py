@@ -155,3 +155,60 @@ def test_live_provider_then_cache_when_it_is_down(monkeypatch):
         _UK.up = True
         server.shutdown()
         server.server_close()
+
+
+# -- WattTime's past forecasts on loopback, into an archive, then a back-test plan on it ------------------
+class _WattTime(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_GET(self):
+        _WattTime.paths.append(self.path)
+        if self.path.startswith("/login"):
+            body = json.dumps({"token": "tok"}).encode()
+        elif self.path.startswith("/v3/forecast/historical") and "2024-03-01" in self.path:
+            body = (FIX / "wt_forecast_historical_CAISO_NORTH.json").read_bytes()
+        else:
+            meta = json.loads((FIX / "wt_forecast_historical_CAISO_NORTH.json").read_text())["meta"]
+            body = json.dumps({"data": [], "meta": meta}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_past_forecasts_into_an_archive_and_a_back_test_plan(monkeypatch, tmp_path):
+    r = run("past-forecasts", "CISO", "--from", "2024-03-01T00:00Z", "--to", "2024-03-01T01:00Z",
+            "--out", str(tmp_path / "a.jsonl"))
+    assert r.exit_code != 0 and "add 'watttime' to grid_providers" in r.output
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WattTime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("CARBONTRAIL_GRID_PROVIDERS", "watttime")
+        monkeypatch.setenv("CARBONTRAIL_WATTTIME_USERNAME", "ann")
+        monkeypatch.setenv("CARBONTRAIL_WATTTIME_PASSWORD", "secret")
+        monkeypatch.setenv("CARBONTRAIL_WATTTIME_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        out = tmp_path / "ciso.jsonl"
+        r = run("past-forecasts", "CISO", "--from", "2024-03-01T00:00Z", "--to", "2024-03-02T12:00Z",
+                "--out", str(out))
+        assert r.exit_code == 0, r.output
+        assert "2 CISO forecasts" in r.output
+        assert sum(p.startswith("/v3/forecast/historical") for p in _WattTime.paths) == 2  # one call per day
+        assert len(out.read_text().splitlines()) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    # plan at 00:05 on what was known then: the 00:05 run (its cheapest 15 minutes are its first)
+    r = runner.invoke(app, ["schedule", "plan", "--duration", "15m", "--earliest", "2024-03-01T00:05Z",
+                            "--deadline", "2024-03-01T00:55Z", "--archive", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["zone"] == "CISO" and d["start_at"].startswith("2024-03-01T00:05")
+    # 100 W for 15 min on the 00:05 run's first points (760, 770, 780 lbs/MWh), not the 00:00 run's (810..830)
+    assert d["expected_emissions_g"] == pytest.approx(0.025 * 770 * 0.45359237, rel=1e-3)
+    r = runner.invoke(app, ["schedule", "plan", "--duration", "15m", "--earliest", "2024-02-29T23:00Z",
+                            "--deadline", "2024-03-01T00:55Z", "--archive", str(out)])
+    assert r.exit_code != 0 and "generated 2024-03-01T00:00" in r.output

@@ -129,6 +129,24 @@ def test_watttime_forecast():
     assert len(fc) == 24 and fc.provenance.estimated and "generated_at" in fc.provenance.dataset
 
 
+def test_watttime_past_forecasts_for_back_tests():
+    day = fixture("wt_forecast_historical_CAISO_NORTH.json")
+    empty = {"data": [], "meta": day["meta"]}
+    script = Script(LOGIN, (200, day), (200, empty))
+    runs = make("watttime", script).past_forecasts("CISO", T0, T0 + 1.5 * 86400)  # asked a day at a time
+    first, second = script.requests[1:]
+    assert first.url.path == "/v3/forecast/historical" and first.url.params["region"] == "CAISO_NORTH"
+    assert first.url.params["start"].startswith("2024-03-01T00:00")
+    assert second.url.params["start"].startswith("2024-03-02")
+    assert [r.provenance.retrieved_at for r in runs] == [datetime(2024, 3, 1, 0, 0, tzinfo=UTC),
+                                                          datetime(2024, 3, 1, 0, 5, tzinfo=UTC)]
+    assert all(len(r) == 12 and r.provenance.estimated and r.provenance.signal == "marginal" for r in runs)
+    assert runs[1].values_g_per_kwh[0] == pytest.approx(760 * LBS_PER_MWH_TO_G_PER_KWH)
+    bad = {"data": [{"forecast": day["data"][0]["forecast"]}], "meta": day["meta"]}  # no generated_at
+    with pytest.raises(ProviderError, match="generated_at"):
+        make("watttime", Script(LOGIN, (200, bad))).past_forecasts("CISO", T0, T0 + 3600)
+
+
 def test_uk_national_history_prefers_actuals():
     script = Script((200, fixture("uk_intensity_range.json")))
     s = make("uk", script).history("GB", T0, T0 + 86400)

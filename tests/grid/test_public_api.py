@@ -19,6 +19,7 @@ def test_all_is_pinned_and_resolves():
         "ElectricityMaps",
         "Emissions",
         "FallbackChain",
+        "ForecastArchive",
         "IntensityCache",
         "IntensitySeries",
         "IntensityValue",

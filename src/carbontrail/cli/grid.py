@@ -233,3 +233,27 @@ def forecast_command(
         err.print(f"{z} forecast from {_iso(t_now)} for {horizon}")
         _provenance_lines(fc.provenance.to_dict())
         _points_table(fc, f"{z} forecast")
+
+
+@app.command("past-forecasts")
+def past_forecasts_command(
+    zone: str = typer.Argument(..., help="zone id, alias or cloud region (a WattTime region)"),
+    start: str = typer.Option(..., "--from", help="first generation time (ISO 8601 with a zone)"),
+    end: str = typer.Option(..., "--to", help="last generation time (ISO 8601 with a zone)"),
+    out: str = typer.Option(..., "--out", help="archive file to write (JSON lines)"),
+) -> None:
+    """Download the forecasts WattTime made between two times into an archive, for honest back-tests
+    (`schedule plan --archive`, `bench/scheduling.py --archive`). Needs WattTime in grid_providers."""
+    from carbontrail.grid.archive import ForecastArchive
+    from carbontrail.grid.attribute import live_sources
+    from carbontrail.grid.zones import lookup
+
+    with cli_errors():
+        z = lookup(zone).zone_id
+        a, b = _time(start, "--from"), _time(end, "--to")
+        sources = [s for s in live_sources(settings(), retries=3) if hasattr(s, "past_forecasts")]
+        if not sources:
+            raise GridError("past forecasts come from WattTime: add 'watttime' to grid_providers with its credentials")
+        runs = sources[0].past_forecasts(z, a, b)
+        ForecastArchive(runs).save(out)
+        err.print(f"{len(runs)} {z} forecasts generated {_iso(a)} to {_iso(b)} written to {out}")

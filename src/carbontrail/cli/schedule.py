@@ -78,6 +78,7 @@ def _source(
     unit: str,
     forecast: str,
     objective: str,
+    archive: str | None = None,
 ) -> tuple[Any, list[str]]:
     """The forecast source and the candidate zones.
 
@@ -92,6 +93,12 @@ def _source(
     if forecast not in ("series", "blend"):
         raise ConfigError("--forecast must be 'series' or 'blend'")
     _objective(objective)
+    if archive is not None:
+        from carbontrail.grid.archive import ForecastArchive
+
+        past = ForecastArchive.load(archive)
+        zs = list(zones) or past.zones()
+        return ForecastSource(zs, settings=settings(), objective=objective, archive=past), zs
     if series_files:
         if len(series_files) > 1 and zones:
             raise ConfigError("with several --series files the zones are the file names; leave out --zone")
@@ -235,6 +242,9 @@ def plan_command(
     min_saving: float = _MIN_SAVING,
     error_band_z: float = _BAND,
     objective: str = _OBJECTIVE,
+    archive: str = typer.Option(
+        None, "--archive", help="plan on the newest forecast of this archive made by --earliest (a back-test)"
+    ),
     record: bool = typer.Option(False, "--record", help="store the plan in the ledger"),
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -251,6 +261,7 @@ def plan_command(
                 "unit": unit,
                 "forecast": forecast or ("series" if series else "blend"),
                 "objective": objective,
+                "archive": archive,
             },
             job={
                 "duration": duration,

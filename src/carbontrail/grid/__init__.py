@@ -10,7 +10,8 @@ Modules:
   ``SeriesSource``, ``FallbackChain``;
 * :mod:`~carbontrail.grid.providers` — live clients: ``ElectricityMaps``, ``WattTime``, ``UKCarbonIntensity``;
 * :mod:`~carbontrail.grid.cache` — the ledger-backed cache of live data;
-* :mod:`~carbontrail.grid.attribute` — time-resolved emissions of spans (``make_attributor``).
+* :mod:`~carbontrail.grid.attribute` — time-resolved emissions of spans (``make_attributor``);
+* :mod:`~carbontrail.grid.archive` — past forecasts for back-tests (``ForecastArchive``).
 
 The names below are importable from ``carbontrail.grid`` directly; they load on first access (nothing is
 imported or read at ``import carbontrail.grid``).
@@ -44,6 +45,7 @@ _EXPORTS = {
     "attribute_span": "attribute",
     "default_chain": "attribute",
     "make_attributor": "attribute",
+    "ForecastArchive": "archive",
     "total_emissions": "attribute",
 }
 

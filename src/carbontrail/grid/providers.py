@@ -562,6 +562,45 @@ class WattTime(HttpSource):
         )
 
 
+    def past_forecasts(self, zone: str, start_s: float, end_s: float) -> list[IntensitySeries]:
+        """Every forecast WattTime generated between ``start_s`` and ``end_s`` (``/v3/forecast/historical``,
+        asked for one day at a time), oldest first — for back-testing a scheduler on the forecasts it
+        would really have had. Each series' ``provenance.retrieved_at`` is its ``generated_at``."""
+        check_window(start_s, end_s)
+        z = canonical_zone(zone)
+        out: list[IntensitySeries] = []
+        for a, b in _chunks(start_s, end_s, 86400.0):
+            data = self._call(
+                "/v3/forecast/historical",
+                {
+                    "region": self.region(z),
+                    "start": _utc(a).isoformat(),
+                    "end": _utc(b).isoformat(),
+                    "signal_type": self.signal_type,
+                },
+            )
+            meta = _obj(data, "meta", self.name)
+            runs = _obj(data, "data", self.name)
+            if not isinstance(runs, list) or not isinstance(meta, dict):
+                raise ProviderError(f"{self.name}: malformed response")
+            for run in runs:
+                gen_text = _obj(run, "generated_at", self.name)
+                generated = _parse_ts(gen_text, self.name)
+                pts, _ = self._points({"data": _obj(run, "forecast", self.name), "meta": meta})
+                s = self._series(
+                    z,
+                    pts,
+                    step_s=self._step(meta),
+                    dataset=f"WattTime API v3 forecast {self.signal_type} ({self.region(z)}, generated_at {gen_text})",
+                    signal=self.signal,
+                    basis="direct",
+                    estimated=True,
+                )
+                out.append(replace(s, provenance=replace(s.provenance, retrieved_at=_utc(generated))))
+        out.sort(key=lambda s: s.provenance.retrieved_at or _utc(0.0))
+        return out
+
+
 class UKCarbonIntensity(HttpSource):
     """UK Carbon Intensity API (National Energy System Operator): Great Britain, half-hourly.
 
