@@ -27,13 +27,16 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from carbontrail.errors import CarbontrailError, GridError, ScheduleError
 from carbontrail.grid.series import IntensitySeries
 from carbontrail.schedule.plan import Signal
+
+if TYPE_CHECKING:
+    from carbontrail.grid.archive import ForecastArchive
 
 __all__ = ["ForecastSource", "share_history"]
 
@@ -78,7 +81,7 @@ class ForecastSource:
         shares: Mapping[str, IntensitySeries] | None = None,
         objective: str = "emissions",
         live: Sequence[Any] | None = None,
-        archive: Any = None,
+        archive: ForecastArchive | None = None,
     ) -> None:
         if not zones:
             raise ScheduleError("a forecast source needs at least one zone")
@@ -119,7 +122,11 @@ class ForecastSource:
         if not (math.isfinite(now_s) and math.isfinite(until_s)) or until_s <= now_s:
             raise ScheduleError(f"forecast window {_iso(now_s)} to {_iso(until_s)} is empty")
         out = {z: self.forecast(z, now_s, until_s) for z in self.zones}
-        shares = {z: self._forecast_history(h, z, now_s, until_s, clip=(0.0, 1.0)) for z, h in self._shares.items()}
+        shares = {
+            z: self._forecast_history(h, z, now_s, until_s, clip=(0.0, 1.0))
+            for z, h in self._shares.items()
+            if z in self.zones
+        }
         return Signal(out, datetime.fromtimestamp(now_s, UTC), renewable_share=shares)
 
     def forecast(self, zone: str, now_s: float, until_s: float) -> IntensitySeries:
@@ -132,7 +139,7 @@ class ForecastSource:
             tried.append(f"the given forecast covers {_iso(given.start_s)} to {_iso(given.end_s)}")
         if self.archive is not None and zone in self.archive.zones():
             try:
-                return self.archive.as_of(zone, now_s, until_s)  # type: ignore[no-any-return]
+                return self.archive.as_of(zone, now_s, until_s)
             except GridError as exc:
                 tried.append(str(exc))
         from carbontrail.grid.attribute import serves_zone
