@@ -5,7 +5,7 @@ Revises: core_0001
 
 The tables are defined here as they were at this revision (not imported from
 :mod:`carbontrail.schedule.tables`), so that later revisions change them with ``op`` calls. The
-naming convention is the ledger's, copied too, so that constraints get the same names.
+naming convention is the one frozen for these revisions, so that constraints get the same names.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from carbontrail.ledger.migrations.frozen import metadata_0001
 from carbontrail.ledger.schema import UTCDateTime
 
 revision = "schedule_0001"
@@ -20,15 +21,7 @@ down_revision = "core_0001"
 branch_labels = ("schedule",)
 depends_on = None
 
-_md = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+_md = metadata_0001()
 
 schedule_jobs = sa.Table(
     "schedule_jobs",
