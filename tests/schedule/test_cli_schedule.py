@@ -279,3 +279,41 @@ def test_run_hands_a_job_to_a_worker_in_the_greener_zone(tmp_path, monkeypatch) 
     [job] = JobQueue(led).jobs()
     assert job.zone == "BB" and job.completions == 1 and not job.spec["replan"]  # a file forecast: not re-planned
     led.close()
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_handed_off_cancels_the_queued_job(tmp_path) -> None:
+    """No worker serves the greener zone: Ctrl-C on `run` cancels the job it queued, which never runs."""
+    import signal
+    import time
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    aa = _csv_from(tmp_path, "AA.csv", now - timedelta(minutes=5), 10.0, [500.0] * 400)
+    bb = _csv_from(tmp_path, "BB.csv", now - timedelta(minutes=5), 10.0, [50.0] * 400)
+    home = Path(os.environ["CARBONTRAIL_HOME"])
+    env = {**os.environ, "PYTHONPATH": SRC, "CARBONTRAIL_ZONE": "AA"}
+    out = tmp_path / "ran.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "carbontrail", "run", "--by", "+20m", "--duration", "30s", "--series", str(aa),
+         "--series", str(bb), "--", sys.executable, "-c", f"open({str(out)!r}, 'w').write('ran')"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"sqlite:///{home / 'ledger.db'}"
+        deadline = time.monotonic() + 60
+        jobs: list = []
+        while time.monotonic() < deadline and not jobs:
+            time.sleep(0.2)
+            if (home / "ledger.db").exists():
+                led = Ledger.open(url)
+                jobs = JobQueue(led).jobs(status="queued")
+                led.close()
+        assert jobs and jobs[0].zone == "BB"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) != 0
+    finally:
+        proc.kill()
+    led = Ledger.open(url)
+    [job] = JobQueue(led).jobs()
+    assert job.status == "cancelled" and not out.exists()
+    led.close()
