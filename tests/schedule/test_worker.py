@@ -256,3 +256,33 @@ def test_an_interrupted_job_replans_its_rest_at_each_pause(ledger_url, tmp_path)
     assert len(starts) >= 2 and starts[1] < 4.5  # resumed in the fresh cheap window, not at +5 s
     assert len(list_plans(led, job_id=jid)) >= 1
     led.close()
+
+
+def test_one_forecast_serves_every_waiting_job_of_the_same_zones(ledger) -> None:
+    from carbontrail.schedule.execute import SimulatedClock
+    from carbontrail.schedule.queue import list_plans
+
+    t0 = datetime(2024, 3, 1, tzinfo=UTC)
+    clock = SimulatedClock(t0.timestamp())
+    fc = _flat_then([500, 400, 100, 100, 450, 500, 90, 500, 500, 500, 500, 500], t0.timestamp(), 3600.0)
+    calls: list[float] = []
+
+    def forecasts(zones, objective):
+        def fn(now_s, until_s):
+            calls.append(until_s)
+            return Signal.single(fc.window(now_s, until_s), t0)
+
+        return fn
+
+    q = JobQueue(ledger, clock=clock)
+    ids = {}
+    for hours in (5, 8):
+        job = Job(earliest_at=t0, deadline_at=t0 + timedelta(hours=hours), duration_s=3600, name=f"by{hours}",
+                  zones=("AA",))
+        ids[hours] = q.submit(job, ["true"], plan(job, Signal.single(fc, t0)), replan=True)
+    Worker(ledger, clock=clock, forecasts=forecasts).replan_queued()
+    assert calls == [(t0 + timedelta(hours=8)).timestamp()]  # one forecast, to the latest deadline
+    assert q.get(ids[5]).planned_start_at == t0 + timedelta(hours=2)  # 06:00's 90 g is past its deadline
+    assert q.get(ids[8]).planned_start_at == t0 + timedelta(hours=6)
+    [rec5] = list_plans(ledger, job_id=ids[5])
+    assert len(rec5.forecast["AA"]["values_g_per_kwh"]) == 5  # its record holds the forecast it could use

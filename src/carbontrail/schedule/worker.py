@@ -21,14 +21,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from carbontrail.errors import CarbontrailError, ConfigError
+from carbontrail.grid.series import IntensitySeries
 from carbontrail.schedule.execute import Clock, ForecastFn, ProcessRunner, SystemClock, rest_of, work_left_s
-from carbontrail.schedule.plan import Job
+from carbontrail.schedule.plan import Job, Signal
 from carbontrail.schedule.queue import JobQueue, QueuedJob, job_from_spec, worker_name
 
 __all__ = ["ForecastFactory", "Worker", "WorkerStats", "run_claimed", "settings_forecasts"]
@@ -216,6 +217,15 @@ def _replan_rest(
     return list(p.chunks)
 
 
+def _cut(sig: Signal, until_s: float) -> Signal:
+    """``sig`` up to ``until_s`` (what one job's plan used, for its record)."""
+
+    def cut(series: Mapping[str, IntensitySeries]) -> dict[str, IntensitySeries]:
+        return {z: s.window(s.start_s, min(until_s, s.end_s)) for z, s in series.items()}
+
+    return Signal(cut(sig.forecasts), sig.generated_at, renewable_share=cut(sig.renewable_share))
+
+
 def _record_realised(ledger: Any, job: QueuedJob, records: list[Any]) -> None:
     from carbontrail.schedule.queue import realised_for_plan, record_realised
 
@@ -341,32 +351,40 @@ class Worker:
         from carbontrail.schedule.plan import plan
 
         now = self.clock.now()
-        moved = 0
+        due: dict[tuple[tuple[str, ...], str], list[tuple[QueuedJob, Job]]] = {}
         for qj in self.queue.jobs(status="queued"):
             spec = qj.spec
-            if not spec.get("replan"):
-                continue
             last = spec.get("replanned_at")
-            if last and now - datetime.fromisoformat(last).timestamp() < self.replan_every_s:
+            fresh = last and now - datetime.fromisoformat(last).timestamp() < self.replan_every_s
+            if not spec.get("replan") or fresh:
                 continue
             jdef = job_from_spec(spec)
-            if jdef.deadline_at.timestamp() <= now:
-                continue
-            ref = (jdef.run_now_at or jdef.earliest_at).timestamp()
-            at = datetime.fromtimestamp(now, UTC)
-            j = replace(
-                jdef, earliest_at=max(jdef.earliest_at, at), run_now_at=datetime.fromtimestamp(max(ref, now), UTC)
-            )
-            objective = str(spec.get("objective", "emissions"))
+            if jdef.deadline_at.timestamp() > now:
+                due.setdefault((jdef.zones, str(spec.get("objective", "emissions"))), []).append((qj, jdef))
+        moved = 0
+        for (zones, objective), group in due.items():
+            # one forecast per set of zones, as far as the latest deadline; each job plans on its own window
+            until = max(jdef.deadline_at.timestamp() for _, jdef in group)
             try:
-                sig = self.forecasts(jdef.zones, objective)(now, jdef.deadline_at.timestamp())
-                p = plan(j, sig, error_band_z=0.0, objective=objective)  # type: ignore[arg-type]
+                full = self.forecasts(zones, objective)(now, until)
             except CarbontrailError as exc:
-                log.warning("job %s not re-planned: %s", qj.job_id, exc)
+                log.warning("%d job(s) in %s not re-planned: %s", len(group), ", ".join(zones), exc)
                 continue
-            if self.queue.replan(qj, p, sig) and (p.start_at != qj.planned_start_at or p.zone != qj.zone):
-                moved += 1
-                log.info("job %s re-planned: %s in %s", qj.job_id, p.start_at.isoformat(), p.zone)
+            for qj, jdef in group:
+                sig = _cut(full, jdef.deadline_at.timestamp())
+                ref = (jdef.run_now_at or jdef.earliest_at).timestamp()
+                at = datetime.fromtimestamp(now, UTC)
+                j = replace(
+                    jdef, earliest_at=max(jdef.earliest_at, at), run_now_at=datetime.fromtimestamp(max(ref, now), UTC)
+                )
+                try:
+                    p = plan(j, sig, error_band_z=0.0, objective=objective)  # type: ignore[arg-type]
+                except CarbontrailError as exc:
+                    log.warning("job %s not re-planned: %s", qj.job_id, exc)
+                    continue
+                if self.queue.replan(qj, p, sig) and (p.start_at != qj.planned_start_at or p.zone != qj.zone):
+                    moved += 1
+                    log.info("job %s re-planned: %s in %s", qj.job_id, p.start_at.isoformat(), p.zone)
         return moved
 
     def run_once(self) -> bool:
