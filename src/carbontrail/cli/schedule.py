@@ -518,10 +518,14 @@ def run_command(
             src.zones = (local,)
             job = job.__class__(**{**job.__dict__, "zones": (local,)})
         plan_ids: list[str] = []
+        last_signal: list[Any] = []
+
+        def forecast(now_s: float, until_s: float) -> Any:
+            last_signal[:] = [src(now_s, until_s)]  # kept for the plan's record: one forecast per plan
+            return last_signal[0]
 
         def on_plan(p: Any) -> None:
-            sig = src(clock.now(), d.timestamp())
-            plan_ids.append(record_plan(led, p, sig, job=job, clock=clock))
+            plan_ids.append(record_plan(led, p, last_signal[0], job=job, clock=clock))
             err.print(
                 f"[dim]{datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec='minutes')}[/dim] "
                 f"{p.decision}: start {p.start_at.isoformat(timespec='minutes')} in {p.zone} — {p.reason}"
@@ -532,7 +536,7 @@ def run_command(
         try:
             ex = execute(
                 job,
-                src,
+                forecast,
                 runner,
                 clock=clock,
                 replan_every_s=parse_duration_s(replan_every),
